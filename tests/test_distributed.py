@@ -1,4 +1,4 @@
-"""Contrastive losses under torch.distributed: two gloo processes on CPU vs one process.
+"""Contrastive losses and Sinkhorn under torch.distributed: two gloo processes on CPU vs one.
 
 Each rank holds a shard of one fixed batch (6 and 4 rows: uneven on purpose). On every rank:
 
@@ -117,8 +117,55 @@ def _worker(rank: int, port: int) -> None:
             torch.testing.assert_close(theta.grad / WORLD, single, rtol=1e-10, atol=1e-12)
         local = nt_xent_loss(a[sl], b[sl], temperature=0.3, gather_distributed=False)
         assert not torch.isclose(local, nt_xent_loss(a, b, temperature=0.3)), "opt-out is local"
+        _sinkhorn_checks(rank)
     finally:
         dist.destroy_process_group()
+
+
+def _sinkhorn_checks(rank: int) -> None:
+    """Sinkhorn with rows split over ranks equals Sinkhorn on the concatenated rows."""
+    from reptutor.solvers import sinkhorn_knopp
+
+    sl = SHARDS[rank]
+    g = torch.Generator().manual_seed(1)
+    log_p = torch.randn(N, 3, generator=g, dtype=torch.float64).mul(2.0).log_softmax(1)
+    log_pb = torch.randn(2, N, 3, generator=g, dtype=torch.float64).log_softmax(-1)  # batched
+    weights = torch.randn(N, 3, generator=g, dtype=torch.float64)
+    c = torch.rand(N, generator=g, dtype=torch.float64) + 0.5
+    c = c / c.sum()
+    close = dict(rtol=1e-10, atol=1e-13)
+    for method in ("log", "scaling"):
+        for kw in (dict(tol=None, max_iter=3), dict(tol=1e-9, max_iter=500)):
+            where = f"sinkhorn {method} {kw}, rank {rank}"
+            full = log_p.clone().requires_grad_()
+            ref = sinkhorn_knopp(full, lam=5.0, method=method, distributed=False, **kw)
+            (ref.plan * weights).sum().backward()
+            mine = log_p[sl].clone().requires_grad_()
+            res = sinkhorn_knopp(mine, lam=5.0, method=method, **kw)
+            assert res.n_iter == ref.n_iter and res.converged == ref.converged, where
+            torch.testing.assert_close(res.plan, ref.plan[sl], **close, msg=where)
+            torch.testing.assert_close(res.log_beta, ref.log_beta[sl], **close, msg=where)
+            torch.testing.assert_close(res.log_alpha, ref.log_alpha, **close, msg=where)
+            torch.testing.assert_close(res.marginal_error, ref.marginal_error, rtol=1e-6,
+                                       atol=1e-15, msg=where)
+            # each rank's loss is its rows' share of the global objective; the collective's
+            # backward sums over ranks, so the gradient is the single-process gradient's rows.
+            (res.plan * weights[sl]).sum().backward()
+            torch.testing.assert_close(mine.grad, full.grad[sl], **close, msg=f"grad {where}")
+        # a non-uniform sample marginal, split like the rows; and a batch of problems
+        ref_c = sinkhorn_knopp(log_p, lam=5.0, c=c, method=method, distributed=False)
+        res = sinkhorn_knopp(log_p[sl], lam=5.0, c=c[sl], method=method)
+        torch.testing.assert_close(res.plan, ref_c.plan[sl], **close)
+        ref_b = sinkhorn_knopp(log_pb, lam=5.0, tol=None, max_iter=3, method=method,
+                               distributed=False)
+        res = sinkhorn_knopp(log_pb[:, sl], lam=5.0, tol=None, max_iter=3, method=method)
+        torch.testing.assert_close(res.plan, ref_b.plan[:, sl], **close)
+        # opting out solves the local rows alone: their own equipartition, a different plan
+        alone = sinkhorn_knopp(log_p[sl], lam=5.0, method=method, distributed=False)
+        torch.testing.assert_close(alone.plan.sum(0), torch.full((3,), 1 / 3, dtype=torch.float64),
+                                   rtol=0, atol=1e-5)
+        shared = sinkhorn_knopp(log_p, lam=5.0, method=method, distributed=False).plan[sl]
+        assert not torch.allclose(alone.plan, shared), "opt-out is local"
 
 
 def _free_port() -> int:

@@ -239,7 +239,7 @@ def test_check_every_only_stops_on_a_multiple():
 
 def test_convergence_warning_is_actionable():
     with pytest.warns(ConvergenceWarning, match=r"stopped after max_iter=2 iterations .* "
-                      r"increase max_iter, loosen tol, or lower lam"):
+                      r"not yet equally filled\. Increase max_iter, loosen tol, or lower lam"):
         res = sinkhorn_knopp(random_log_p(30, 4, seed=17, scale=4.0), lam=25.0, max_iter=2)
     assert not res.converged and res.n_iter == 2 and float(res.marginal_error) > 1e-6
 
@@ -287,8 +287,19 @@ def test_error_messages():
         sinkhorn_knopp(torch.zeros(6, 3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"log_p must be 2-D or 3-D, got shape \(6,\)"):
         sinkhorn_knopp(torch.zeros(6, dtype=F64))
-    with pytest.raises(ValueError, match=r"log_p must be finite, got 1 NaN or infinite"):
-        sinkhorn_knopp(torch.where(lp > lp.max() - 1e-9, -math.inf, lp))
+    for method in ("log", "scaling"):  # detected on the solver's own vectors, both paths
+        with pytest.raises(ValueError, match=r"log_p must be finite, got 1 NaN and 0 \+inf"):
+            sinkhorn_knopp(torch.where(lp > lp.max() - 1e-9, math.nan, lp), method=method)
+        with pytest.raises(ValueError, match=r"log_p must be finite, got 0 NaN and 1 \+inf"):
+            sinkhorn_knopp(torch.where(lp > lp.max() - 1e-9, math.inf, lp), method=method)
+        with pytest.raises(ValueError, match=r"finite entry in every row and column, got a "
+                                             r"column that is -inf everywhere"):
+            sinkhorn_knopp(lp.index_fill(1, torch.tensor([1]), -math.inf), method=method)
+        with pytest.raises(ValueError, match=r"finite entry in every row and column, got a "
+                                             r"row that is -inf everywhere"):
+            sinkhorn_knopp(lp.index_fill(0, torch.tensor([2]), -math.inf), method=method)
+    with pytest.raises(TypeError, match="distributed must be a bool, got int 1"):
+        sinkhorn_knopp(lp, distributed=1)
     with pytest.raises(ValueError, match="lam must be > 0, got 0.0"):
         sinkhorn_knopp(lp, lam=0.0)
     with pytest.raises(ValueError, match="max_iter must be >= 1, got 0"):
@@ -330,3 +341,31 @@ def test_gradcheck_through_fixed_iterations(method):
         return (plan * weights).sum()
 
     assert torch.autograd.gradcheck(f, (log_p,))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_grad_and_no_grad_paths_agree(method):
+    # Without a graph the scaling path scales its kernel in place; the result must not change.
+    log_p = random_log_p(12, 4, seed=22)
+    with torch.no_grad():
+        a = sinkhorn_knopp(log_p, lam=3.0, tol=None, max_iter=5, method=method)
+    b = sinkhorn_knopp(log_p.clone().requires_grad_(True), lam=3.0, tol=None, max_iter=5,
+                       method=method)
+    torch.testing.assert_close(a.plan, b.plan.detach(), rtol=1e-13, atol=0)
+    torch.testing.assert_close(a.log_alpha, b.log_alpha.detach(), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_minus_inf_entries_are_probability_zero(method):
+    # log p = -inf forbids a (sample, cluster) pair: the plan is exactly 0 there and the
+    # marginals are still met (the remaining support is feasible).
+    log_p = random_log_p(8, 4, seed=23)
+    forbidden = torch.zeros(8, 4, dtype=torch.bool)
+    forbidden[0, 1] = forbidden[3, 2] = forbidden[5, 0] = True
+    res = sinkhorn_knopp(log_p.masked_fill(forbidden, -math.inf), lam=4.0, tol=1e-10,
+                         max_iter=5000, method=method)
+    assert res.converged and bool((res.plan[forbidden] == 0).all())
+    torch.testing.assert_close(res.plan.sum(1), torch.full((8,), 1 / 8, dtype=F64),
+                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(res.plan.sum(0), torch.full((4,), 1 / 4, dtype=F64),
+                               rtol=0, atol=1e-9)

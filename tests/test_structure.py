@@ -165,6 +165,11 @@ def test_book_builds_without_executing_with_warnings_as_errors(tmp_path: Path):
     report = "\n".join(problems[:40]) or out[-4000:]
     assert proc.returncode == 0, f"the book build failed or warned:\n{report}"
     html = tmp_path / "out" / "_build" / "html"
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_links import broken_links
+
+    broken = broken_links(html)  # every internal link and anchor of every page resolves
+    assert not broken, "broken internal links:\n" + "\n".join(broken[:40])
     for src in CHAPTERS:
         page = html / src.relative_to(ROOT).with_suffix(".html")
         assert page.exists(), f"{page} was not rendered"

@@ -1,5 +1,6 @@
 """Check the executed, rendered book: every chapter page has its figures, glued numbers,
-theorem boxes, exercises and a Colab link to its .ipynb twin. Run by `make book` after the build.
+theorem boxes, exercises and a Colab link to its .ipynb twin, and every internal link of the
+book resolves (tools/check_links.py). Run by `make book` after the build.
 
     python tools/check_book.py [_build/html]
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+from check_links import broken_links  # noqa: E402
 from run_chapter import toc_chapters  # noqa: E402
 
 
@@ -38,6 +40,10 @@ def main() -> int:
             problems.append(f"{rel}: missing {', '.join(missing)}")
         else:
             print(f"ok  {rel} ({figures} figures)")
+    broken = broken_links(html_root)
+    problems += [f"broken internal link: {b}" for b in broken]
+    if not broken:
+        print("ok  every internal link and anchor resolves")
     for p in problems:
         print("FAIL", p)
     return 1 if problems else 0

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from reptutor import _checks
+from reptutor import _checks, _distributed
 from reptutor.solvers._common import ConvergenceWarning
 
 __all__ = [
@@ -84,12 +84,17 @@ class EquipartitionResult(NamedTuple):
 
 
 def _marginal(
-    name: str, value: torch.Tensor | None, log_p: torch.Tensor, dim: int, letter: str
+    name: str, value: torch.Tensor | None, log_p: torch.Tensor, dim: int, letter: str,
+    size: int | None = None,
 ) -> torch.Tensor:
-    """Validate a marginal (``(M,)`` or ``(B, M)``, positive) or build the uniform one."""
+    """Validate a marginal (``(M,)`` or ``(B, M)``, positive) or build the uniform one.
+
+    ``size`` is the number of entries over all ranks (the uniform marginal is ``1/size``).
+    """
+    total = log_p.shape[dim] if size is None else size
     size = log_p.shape[dim]
     if value is None:
-        return torch.full((size,), 1.0 / size, device=log_p.device, dtype=log_p.dtype)
+        return torch.full((size,), 1.0 / total, device=log_p.device, dtype=log_p.dtype)
     _checks.tensor(name, value, ndim=(1, 2))
     _checks.same_device_dtype(name, value, "log_p", log_p)
     _checks.dim_size(name, value, -1, size, f"one entry per {letter} of log_p")
@@ -116,6 +121,7 @@ def sinkhorn_knopp(
     tol: float | None = 1e-6,
     check_every: int = 1,
     method: str = "log",
+    distributed: bool = True,
 ) -> SinkhornResult:
     r"""Entropic optimal transport with equipartition marginals by Sinkhorn-Knopp scaling.
 
@@ -175,7 +181,19 @@ def sinkhorn_knopp(
     solver stops when ``err <= tol`` for every problem of the batch, or after ``max_iter``
     iterations with a :class:`ConvergenceWarning`. ``tol=None`` runs exactly ``max_iter``
     iterations with no test and no warning (SwAV's fixed 3 iterations); ``marginal_error`` is
-    still reported. Gradients flow through the iterations (no in-place updates).
+    still reported. Gradients flow through the iterations (in-place updates are used only
+    when no gradient is recorded).
+
+    Input checks cost no pass of their own: ``log_p`` may hold ``-inf`` (probability 0) but no
+    NaN or ``+inf``; these are detected on vectors the solver computes anyway (the first column
+    sums, or the row maxima of the scaling path), and only then is ``log_p`` scanned to word
+    the error.
+
+    Distributed (SwAV's multi-GPU Sinkhorn): with ``distributed=True`` under a process group,
+    each rank passes its own samples; the cluster step all-reduces the column sums (a
+    ``(..., K)`` vector per iteration), the default ``c`` is :math:`1/N` for the total
+    :math:`N` over ranks, and every rank stops at the same iteration. Gradients follow
+    :mod:`torch.distributed.nn`'s convention (the gradient of the sum of the ranks' outputs).
 
     Args:
         log_p: log-probabilities (or scores) :math:`\ell_{iy}`, one row per sample; finite.
@@ -188,6 +206,11 @@ def sinkhorn_knopp(
             iterations.
         check_every: test the tolerance every this many iterations.
         method: ``"log"`` (stable) or ``"scaling"`` (fast; see above).
+        distributed: under an initialised :mod:`torch.distributed` group of more than one rank,
+            treat the rows of ``log_p`` (and of ``c``) as this rank's share of one batch and
+            all-reduce the column sums, so every rank gets its rows of the plan of the
+            concatenated batch (default; ``False`` solves each rank's rows on their own).
+            Ignored without such a group.
 
     Returns:
         A :class:`SinkhornResult` ``(plan, log_alpha, log_beta, n_iter, converged,
@@ -201,7 +224,8 @@ def sinkhorn_knopp(
     Raises:
         TypeError: for a non-tensor or non-float ``log_p``, ``r`` or ``c``, a dtype mismatch,
             or non-numeric options.
-        ValueError: for a non-finite or wrongly shaped ``log_p``, ``r`` or ``c``, marginals with
+        ValueError: for NaN or ``+inf`` in ``log_p``, a row or column of ``log_p`` that is
+            ``-inf`` everywhere, a non-finite or wrongly shaped ``r`` or ``c``, marginals with
             a non-positive entry or of different total mass, a non-positive ``lam``, bad
             ``max_iter`` / ``tol`` / ``check_every``, or an unknown ``method``.
         FloatingPointError: when ``method="scaling"`` under- or overflows (use ``"log"``).
@@ -227,59 +251,178 @@ def sinkhorn_knopp(
         >>> torch.allclose(res.plan.sum(1), torch.full((6,), 1 / 6, dtype=torch.float64))
         True
     """
-    _checks.tensor("log_p", log_p, ndim=(2, 3))
+    # log_p is validated without a pass of its own: NaN / +inf are detected on vectors the
+    # solver computes anyway (row maxima, first column sums), see _non_finite_input.
+    _checks.tensor("log_p", log_p, ndim=(2, 3), finite=False)
     lam = _checks.number("lam", lam, positive=True)
     _checks.integer("max_iter", max_iter, minimum=1)
     if tol is not None:
         tol = _checks.number("tol", tol, positive=True)
     _checks.integer("check_every", check_every, minimum=1)
     _checks.choice("method", method, SINKHORN_METHODS)
+    if not isinstance(distributed, bool):
+        raise TypeError(f"distributed must be a bool, got {type(distributed).__name__} {distributed!r}")
+    ranks = _Ranks(distributed and _distributed.is_active())
+    n_total = ranks.sum_int(log_p.shape[-2])  # samples over all ranks
     r = _marginal("r", r, log_p, -1, "cluster (column)")
-    c = _marginal("c", c, log_p, -2, "sample (row)")
-    mass_r, mass_c = r.sum(-1), c.sum(-1)  # () or (B,)
-    if not torch.allclose(mass_r, mass_c, rtol=1e-5, atol=0.0):
+    c = _marginal("c", c, log_p, -2, "sample (row)", size=n_total)
+    mass_r, mass_c = r.sum(-1), ranks.sum(c.sum(-1).detach())  # () or (B,)
+    if not torch.allclose(mass_r.detach(), mass_c, rtol=1e-5, atol=0.0):
         raise ValueError(
             "r and c must have the same total mass (balanced transport), got "
             f"sum(r)={mass_r.tolist()} and sum(c)={mass_c.tolist()}"
+            + (" (sum(c) over all ranks)" if ranks.active else "")
         )
     batch = log_p.shape[:-2]
     r = r.expand(*batch, log_p.shape[-1])  # (..., K)
     c = c.expand(*batch, log_p.shape[-2])  # (..., N)
 
-    scores = lam * log_p  # (..., N, K) the log-kernel log(P^lambda), up to row constants
-    if method == "log":
-        plan, log_alpha, log_beta, n_iter, err = _sinkhorn_log(
-            scores, r, c, max_iter=max_iter, tol=tol, check_every=check_every
-        )
-    else:
-        plan, log_alpha, log_beta, n_iter, err = _sinkhorn_scaling(
-            scores, r, c, lam=lam, max_iter=max_iter, tol=tol, check_every=check_every
-        )
+    solve = _sinkhorn_log if method == "log" else _sinkhorn_scaling
+    plan, log_alpha, log_beta, n_iter, err = solve(
+        log_p, r, c, lam=lam, max_iter=max_iter, tol=tol, check_every=check_every, ranks=ranks
+    )
     converged = tol is not None and bool((err <= tol).all())
     if tol is not None and not converged:
+        hint = ("or lower lam (stronger entropic regularisation converges faster)")
+        if method == "scaling":
+            hint += "; method='log' is slower per iteration but stable for any lam"
         warnings.warn(
             ConvergenceWarning(
                 f"sinkhorn_knopp stopped after max_iter={max_iter} iterations with cluster-"
-                f"marginal error {float(err.max()):.3g} > tol={tol:.3g} (lam={lam:g}); "
-                "increase max_iter, loosen tol, or lower lam (stronger entropic "
-                "regularisation converges faster)"
+                f"marginal error {float(err.max()):.3g} > tol={tol:.3g} (lam={lam:g}): the "
+                "returned plan's clusters are not yet equally filled. Increase max_iter, "
+                f"loosen tol, {hint}"
             ),
             stacklevel=2,
         )
     return SinkhornResult(plan, log_alpha, log_beta, n_iter, converged, err)
 
 
+class _Ranks:
+    """The cross-rank reductions of the solver; each is the identity when not ``active``."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def sum_int(self, n: int) -> int:
+        if not self.active:
+            return n
+        t = torch.tensor([n], dtype=torch.long)
+        if torch.distributed.get_backend() == "nccl":  # pragma: no cover - needs GPUs
+            t = t.cuda()
+        torch.distributed.all_reduce(t)
+        return int(t)
+
+    def sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum over ranks, with a gradient (the sum of the ranks' incoming gradients)."""
+        return _distributed.all_reduce_sum(x) if self.active else x
+
+    def max(self, x: torch.Tensor) -> torch.Tensor:
+        """Maximum over ranks, no gradient (used for constants that cancel out)."""
+        if not self.active:
+            return x
+        out = x.detach().clone()
+        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.MAX)
+        return out
+
+    def logsumexp(self, x: torch.Tensor) -> torch.Tensor:
+        """``log(sum over ranks of exp(x))``, element-wise, with a gradient."""
+        if not self.active:
+            return x
+        m = self.max(x)
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+        return m + self.sum(torch.exp(x - m)).log()
+
+
+def _non_finite_input(log_p: torch.Tensor) -> ValueError:
+    """The error for a log_p whose NaN / +inf / empty row or column broke the first step.
+
+    Only called once a cheap vector test (row maxima, first column sums) has failed, so the
+    full passes below are paid on the error path only.
+    """
+    n_nan = int(torch.isnan(log_p).sum())
+    n_inf = int((log_p == math.inf).sum())
+    if n_nan or n_inf:
+        return ValueError(
+            f"log_p must be finite, got {n_nan} NaN and {n_inf} +inf value(s) "
+            "(-inf entries are allowed: probability 0)"
+        )
+    where = "a row" if bool((log_p == -math.inf).all(-1).any()) else "a column"
+    return ValueError(
+        f"log_p must have a finite entry in every row and column, got {where} that is -inf "
+        "everywhere (a sample or cluster with probability 0 for all partners: the marginals "
+        "cannot be met)"
+    )
+
+
+def _needs_graph(*xs: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(x.requires_grad for x in xs)
+
+
+def _exp_(x: torch.Tensor, *, inplace: bool) -> torch.Tensor:
+    """``exp(x)`` with results below ``e`` times the smallest normal number set to exactly 0.
+
+    CPU ``exp`` takes a slow path (3-15 times slower, measured) for arguments whose result
+    underflows to a sub-normal number or 0, or is within a factor ``e`` of doing so, and a
+    Sinkhorn kernel is full of them at large ``lam``. Clamping the argument at
+    ``log(tiny) + 1`` first keeps every result on the fast path; a threshold then zeroes the
+    clamped entries again, so the values are those of ``exp`` with results below ``e * tiny``
+    (about 3e-38 in float32) flushed to 0: relative to a kernel's largest entry, 1, they are far
+    below the dtype's resolution.
+    """
+    floor = math.log(torch.finfo(x.dtype).tiny) + 1.0
+    if inplace:
+        x.clamp_min_(floor).exp_()
+        return torch.nn.functional.threshold_(x, float(torch.tensor(floor, dtype=x.dtype).exp()), 0.0)
+    y = x.clamp_min(floor).exp()
+    return torch.nn.functional.threshold(y, float(torch.tensor(floor, dtype=x.dtype).exp()), 0.0)
+
+
+class _Workspace:
+    """``lam * log_p + (row or column vector)`` and log-sum-exps of it, allocation-free.
+
+    Without a graph to record, every iteration writes into one ``(..., N, K)`` buffer and the
+    log-sum-exp runs in place (maximum, shift, clamped exp, sum); with a graph, out-of-place
+    ``torch.logsumexp`` keeps autograd exact. ``lam * log_p`` is never stored: it is fused into
+    the one pass that adds the potential.
+    """
+
+    def __init__(self, log_p: torch.Tensor, lam: float, inplace: bool) -> None:
+        self.log_p, self.lam, self.inplace = log_p, lam, inplace
+        self.buf = torch.empty_like(log_p) if inplace else None
+        self.scores = None if inplace else lam * log_p
+
+    def shifted(self, vec: torch.Tensor) -> torch.Tensor:
+        """``lam * log_p + vec`` (``vec`` broadcasts), written into the buffer when in place."""
+        if self.inplace:
+            return torch.add(vec, self.log_p, alpha=self.lam, out=self.buf)
+        return self.scores + vec
+
+    def logsumexp(self, vec: torch.Tensor, dim: int) -> torch.Tensor:
+        x = self.shifted(vec)
+        if not self.inplace:
+            return torch.logsumexp(x, dim=dim)
+        m = x.amax(dim=dim, keepdim=True)
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # an all -inf slice: sum 0
+        return _exp_(x.sub_(m), inplace=True).sum(dim=dim).log_().add_(m.squeeze(dim))
+
+
 def _sinkhorn_log(
-    scores: torch.Tensor, r: torch.Tensor, c: torch.Tensor, *, max_iter: int,
-    tol: float | None, check_every: int,
+    log_p: torch.Tensor, r: torch.Tensor, c: torch.Tensor, *, lam: float, max_iter: int,
+    tol: float | None, check_every: int, ranks: _Ranks,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    # Cost per iteration: two passes that add a potential to lam * log_p, each followed by a
+    # log-sum-exp (maximum, shift, exp, sum); the tolerance test reuses the first one.
+    work = _Workspace(log_p, lam, inplace=not _needs_graph(log_p, r, c))
     log_r, log_c = r.log(), c.log()  # (..., K), (..., N)
     log_beta = log_c  # start from beta = c (the official code's first cluster step)
     log_alpha = torch.zeros_like(log_r)
     n_iter = 0
     while True:
         # cluster step, part 1: column log-sums of diag(beta) G  -> (..., K)
-        col = torch.logsumexp(log_beta.unsqueeze(-1) + scores, dim=-2)
+        col = ranks.logsumexp(work.logsumexp(log_beta.unsqueeze(-1), dim=-2))
+        if n_iter == 0 and not bool(torch.isfinite(col).all()):
+            raise _non_finite_input(log_p)  # NaN or +inf anywhere reaches some column sum
         stop_test = tol is not None and n_iter > 0 and n_iter % check_every == 0
         if stop_test or n_iter == max_iter:
             # cluster marginal of the current plan diag(beta) G diag(alpha): alpha * col
@@ -288,47 +431,67 @@ def _sinkhorn_log(
                 break
         log_alpha = log_r - col  # cluster step: columns now sum to r
         # sample step: rows sum to c, LSE over clusters -> (..., N)
-        log_beta = log_c - torch.logsumexp(scores + log_alpha.unsqueeze(-2), dim=-1)
+        log_beta = log_c - work.logsumexp(log_alpha.unsqueeze(-2), dim=-1)
+        if n_iter == 0 and not bool(torch.isfinite(log_beta).all()):
+            raise _non_finite_input(log_p)  # a row that is -inf everywhere
         n_iter += 1
-    plan = torch.exp(log_beta.unsqueeze(-1) + scores + log_alpha.unsqueeze(-2))  # (..., N, K)
+    plan = work.shifted(log_alpha.unsqueeze(-2))  # (..., N, K); the buffer becomes the plan
+    if work.inplace:
+        plan = _exp_(plan.add_(log_beta.unsqueeze(-1)), inplace=True)
+    else:
+        plan = torch.exp(plan + log_beta.unsqueeze(-1))
     return plan, log_alpha, log_beta, n_iter, err
 
 
 def _sinkhorn_scaling(
-    scores: torch.Tensor, r: torch.Tensor, c: torch.Tensor, *, lam: float, max_iter: int,
-    tol: float | None, check_every: int,
+    log_p: torch.Tensor, r: torch.Tensor, c: torch.Tensor, *, lam: float, max_iter: int,
+    tol: float | None, check_every: int, ranks: _Ranks,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     # Subtract each row's maximum m_i before exp (absorbed by beta): the largest entry of each
     # row of the kernel is exactly 1, so kernel @ alpha cannot underflow to 0 (small entries
-    # still may). Starting from beta_i = c_i exp(m_i - max_j m_j) makes every iterate equal to
-    # the log path's (started from beta = c) up to the constant exp(max_j m_j) moved to alpha.
-    shift = scores.amax(dim=-1, keepdim=True)  # (..., N, 1) row maxima m_i
-    top = shift.amax(dim=-2, keepdim=True)  # (..., 1, 1) max_j m_j
-    kernel = torch.exp(scores - shift)  # (..., N, K) exp(S - m), in (0, 1]
-    beta = c * torch.exp(shift - top).squeeze(-1)  # (..., N)
+    # still may). Starting from beta_i = c_i exp(lam (m_i - max_j m_j)) makes every iterate equal
+    # to the log path's (started from beta = c) up to the constant moved to alpha. The shifts
+    # cancel exactly in beta_i * kernel_i, so they carry no gradient (detached).
+    # Cost: one reduction (row maxima), one fused pass lam * log_p - lam * m, an exp in place,
+    # then two matrix-vector products per iteration and two in-place scalings for the plan.
+    inplace = not _needs_graph(log_p, r, c)
+    shift = log_p.detach().amax(dim=-1, keepdim=True)  # (..., N, 1) row maxima m_i
+    if not bool(torch.isfinite(shift).all()):  # NaN / +inf in a row, or a row all -inf
+        raise _non_finite_input(log_p)
+    top = ranks.max(shift.amax(dim=-2, keepdim=True))  # (..., 1, 1) max_j m_j over all ranks
+    kernel = _exp_(torch.add(shift * -lam, log_p, alpha=lam), inplace=inplace)  # (..., N, K)
+    beta = c * torch.exp(lam * (shift - top)).squeeze(-1)  # (..., N)
     alpha = torch.ones_like(r)  # (..., K)
     n_iter = 0
     while True:
-        col = (beta.unsqueeze(-2) @ kernel).squeeze(-2)  # (..., K) G^T beta
+        col = ranks.sum((beta.unsqueeze(-2) @ kernel).squeeze(-2))  # (..., K) G^T beta
         stop_test = tol is not None and n_iter > 0 and n_iter % check_every == 0
         if stop_test or n_iter == max_iter:
-            _finite_or_raise(col, alpha, lam)
+            _finite_or_raise(col, alpha, lam, log_p)
             err = (alpha * col - r).abs().sum(-1)  # (...,) cluster marginal error
             if n_iter == max_iter or bool((err <= tol).all()):
                 break
         alpha = r / col  # cluster step
-        beta = c / (kernel @ alpha.unsqueeze(-1)).squeeze(-1)  # sample step, (..., N)
+        # sample step, (..., N): G alpha, written alpha^T G^T (measured 1.4-1.8x faster on CPU
+        # with MKL than the matrix-vector form; the same product)
+        beta = c / (alpha.unsqueeze(-2) @ kernel.transpose(-1, -2)).squeeze(-2)
         n_iter += 1
-    plan = beta.unsqueeze(-1) * kernel * alpha.unsqueeze(-2)  # (..., N, K)
-    # report the log path's potentials: plan = exp(log_beta + S + log_alpha)
-    log_alpha = alpha.log() - top.squeeze(-1)  # (..., K)
-    log_beta = beta.log() - (shift - top).squeeze(-1)  # (..., N)
+    if inplace:  # no graph to keep: scale the kernel in place (no second (N, K) allocation)
+        plan = kernel.mul_(beta.unsqueeze(-1)).mul_(alpha.unsqueeze(-2))
+    else:
+        plan = beta.unsqueeze(-1) * kernel * alpha.unsqueeze(-2)  # (..., N, K)
+    # report the log path's potentials: plan = exp(log_beta + lam log_p + log_alpha)
+    log_alpha = alpha.log() - lam * top.squeeze(-1)  # (..., K)
+    log_beta = beta.log() - lam * (shift - top).squeeze(-1)  # (..., N)
     return plan, log_alpha, log_beta, n_iter, err
 
 
-def _finite_or_raise(col: torch.Tensor, alpha: torch.Tensor, lam: float) -> None:
+def _finite_or_raise(col: torch.Tensor, alpha: torch.Tensor, lam: float,
+                     log_p: torch.Tensor) -> None:
     if not (bool(torch.isfinite(alpha).all()) and bool((col > 0).all())
             and bool(torch.isfinite(col).all())):
+        if bool((log_p == -math.inf).all(-2).any()):  # error path only: a full pass is fine
+            raise _non_finite_input(log_p)
         raise FloatingPointError(
             f"sinkhorn_knopp(method='scaling') under/overflowed at lam={lam:g}: a whole column of "
             "exp(lam * log_p) is 0 in this dtype. Use method='log' (stable for any lam), a "
