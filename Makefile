@@ -9,7 +9,7 @@ JOBS   ?= 2
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test env lock seeds clean
+.PHONY: book test env lock seeds bench clean
 
 env: $(STAMP)
 
@@ -24,6 +24,14 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_book.py _build/html
 	@echo "Open _build/html/index.html"
+
+## Benchmarks against the installable peers (optional, ~30 min on 2 cores): CSVs and env.json
+## into book/appendix/benchmarks, which the book's Benchmarks page draws.
+BENCH_PEERS := pytorch-metric-learning==2.9.0 pot==0.9.7.post1 lightly==1.6.0 \
+	disentanglement-lib==1.5 gin-config==0.4.0 absl-py==2.5.1 six==1.17.0
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PEERS)
+	$(BIN)/python tools/bench.py all --out book/appendix/benchmarks
 
 ## Run every test: unit tests, doctests, structure checks, every chapter through nbval.
 test: $(STAMP)

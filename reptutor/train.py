@@ -8,7 +8,7 @@ updates, EMA targets) passes a ``callback`` instead of writing its own loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -59,14 +59,30 @@ def iterate_minibatches(
     data: Batch, batch_size: int, *, shuffle: bool = True, generator: torch.Generator | None = None,
     drop_last: bool = True,
 ) -> Iterable[Batch]:
-    """Yield mini-batches (same structure as ``data``) of one epoch over tensors with N rows."""
+    """Yield mini-batches (same structure as ``data``) of one epoch over tensors with N rows.
+
+    The arguments are checked when this is called, not when the first batch is drawn.
+    """
     tensors = data if isinstance(data, (tuple, list)) else (data,)
+    if not tensors or not all(isinstance(t, torch.Tensor) and t.ndim >= 1 for t in tensors):
+        raise TypeError(
+            "data must be a tensor or a tuple/list of tensors with samples along dim 0, got "
+            f"{_checks._describe(data)}"
+        )
     n = tensors[0].shape[0]
     for i, t in enumerate(tensors):
         if t.shape[0] != n:
             raise ValueError(
                 f"data[{i}] must have {n} rows like data[0], got shape {tuple(t.shape)}"
             )
+    _checks.integer("batch_size", batch_size, minimum=1)
+    return _minibatches(data, tensors, n, batch_size, shuffle, generator, drop_last)
+
+
+def _minibatches(
+    data: Batch, tensors: Sequence[torch.Tensor], n: int, batch_size: int, shuffle: bool,
+    generator: torch.Generator | None, drop_last: bool,
+) -> Iterator[Batch]:
     order = (
         torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     ).to(tensors[0].device)

@@ -92,3 +92,49 @@ def test_labels():
 def test_labels_bound_name():
     with pytest.raises(ValueError, match="labels must be < num_clusters=2, got maximum 2"):
         _checks.labels("labels", torch.tensor([0, 2]), num_classes=2, bound_name="num_clusters")
+
+
+def test_meta_tensors_skip_value_checks_but_not_structure():
+    # a meta tensor has no values: the NaN scan and label range are skipped, so that the
+    # caller's device check (the validation matrix moves one argument to "meta") can speak
+    z = torch.zeros(3, 2, device="meta")
+    assert _checks.tensor("z", z, ndim=2) is z
+    with pytest.raises(ValueError, match=r"z must be 3-D, got shape \(3, 2\)"):
+        _checks.tensor("z", z, ndim=3)
+    y = torch.zeros(3, dtype=torch.long, device="meta")
+    assert _checks.labels("y", y, n=3, num_classes=2) is y
+    with pytest.raises(ValueError, match=r"y must have length 4 \(one label per sample\), got 3"):
+        _checks.labels("y", y, n=4)
+
+
+def test_dim_size_missing_dim():
+    # a 0-d tensor has no dim -1: a wrong size with the received shape, not an IndexError
+    with pytest.raises(ValueError, match=r"x must have size 2 along dim -1 \(dim\), got shape \(\)"):
+        _checks.dim_size("x", torch.tensor(1.0), -1, 2, "dim")
+    with pytest.raises(ValueError, match=r"x must have size 2 along dim 1 \(D\), got shape \(3,\)"):
+        _checks.dim_size("x", torch.zeros(3), 1, 2, "D")
+
+
+def test_renamed():
+    with pytest.raises(ValueError, match=r"^za_global and zb_global must have the same shape"):
+        with _checks.renamed({"z_a": "za_global", "z_b": "zb_global"}):
+            _checks.same_shape("z_a", torch.zeros(2, 3), "z_b", torch.zeros(2, 4))
+    # whole words only, in one pass (z_a -> z_b -> ... is not chained), and the type is kept
+    with pytest.raises(TypeError, match=r"^z_b must be a torch.Tensor, got list"):
+        with _checks.renamed({"z_a": "z_b", "z_b": "z_c"}):
+            _checks.tensor("z_a", [1.0])
+    with pytest.raises(ValueError, match=r"^z_ab must be finite"):
+        with _checks.renamed({"z_a": "x"}):
+            _checks.tensor("z_ab", torch.tensor([float("nan")]))
+
+
+def test_finite_scan_survives_an_overflowing_sum_and_cancelling_infinities():
+    # The fast path sums the tensor: a finite tensor whose sum overflows must still pass, and
+    # +inf with -inf (a NaN sum) must still be reported.
+    big = torch.full((4,), 3e38, dtype=torch.float32)
+    assert not torch.isfinite(big.sum())
+    assert _checks.tensor("x", big) is big
+    with pytest.raises(ValueError, match=r"x must be finite, got 2 NaN or infinite"):
+        _checks.tensor("x", torch.tensor([float("inf"), float("-inf"), 1.0]))
+    with pytest.raises(ValueError, match=r"x must be finite, got 1 NaN or infinite"):
+        _checks.tensor("x", torch.tensor([1.0, float("nan")], dtype=torch.float16))

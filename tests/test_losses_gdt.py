@@ -299,8 +299,10 @@ def test_error_messages_generalized_nce_and_conflicts():
         generalized_nce_loss(z, pos & (torch.arange(4)[:, None] < 2))
     with pytest.raises(ValueError, match="positive must be on z's device"):
         generalized_nce_loss(z, pos.to("meta"))
-    with pytest.raises(TypeError, match="positive must be an \\(N, N\\) torch.Tensor of bools"):
+    with pytest.raises(ValueError, match=r"positive must be 2-D \(N, N\), got shape \(4,\)"):
         mask_conflicts(pos[0], cmp)
+    with pytest.raises(TypeError, match="positive must be an \\(N, N\\) torch.Tensor of bools"):
+        mask_conflicts(pos.tolist(), cmp)
     with pytest.raises(TypeError, match="compare must have dtype torch.bool"):
         mask_conflicts(pos, cmp.int())
     with pytest.raises(ValueError, match=r"compare must have shape \(4, 4\)"):

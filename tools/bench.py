@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 r"""Benchmarks of reptutor against installable peers, side by side in one run.
 
+    .venv/bin/python tools/bench.py all --out DIR            # every workload (make bench)
     .venv/bin/python tools/bench.py contrastive --out DIR [--threads 1] [--budget-s 60]
     .venv/bin/python tools/bench.py sinkhorn --out DIR [--threads 1] [--all-tol]
 
@@ -681,10 +682,64 @@ def _sk_plot(rows, out: Path) -> None:
     plt.close(fig)
 
 
+ALL_COMMANDS = ("contrastive", "sinkhorn", "gram", "disentanglement")
+
+
+def _environment(threads: int = 1) -> dict:
+    """What the book's Benchmarks page prints about the run: machine, versions, date."""
+    import platform
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    env = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": cpu,
+           "cores": os.cpu_count(), "torch threads": threads, "torch": torch.__version__,
+           "device": "cpu (no GPU in this run)" if not torch.cuda.is_available()
+           else torch.cuda.get_device_name()}
+    for dist in ("numpy", "pytorch-metric-learning", "pot", "lightly", "disentanglement-lib"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = "not installed"
+    return env
+
+
+def run_all(args) -> int:
+    """Run every workload with its defaults into one directory, then record the environment."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for command in args.only:
+        print(f"=== {command}", flush=True)
+        t0 = time.perf_counter()
+        rc = subprocess.run([sys.executable, __file__, command, "--out", str(out)],
+                            env={**os.environ, **_thread_env(1)}).returncode
+        print(f"=== {command}: exit {rc} after {time.perf_counter() - t0:.0f} s", flush=True)
+        status = status or rc
+    (out / "env.json").write_text(json.dumps(_environment(), indent=1) + "\n")
+    return status
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    from bench_disentanglement import register as register_disentanglement
+    register_disentanglement(sub)
+    from bench_gram import register as register_gram
+    register_gram(sub)
+    a = sub.add_parser("all", help="every workload, with env.json (what `make bench` runs)")
+    a.add_argument("--out", required=True, help="directory for every CSV / PNG and env.json")
+    a.add_argument("--only", nargs="+", default=list(ALL_COMMANDS), choices=ALL_COMMANDS)
     c = sub.add_parser("contrastive", help="NT-Xent and SupCon vs pytorch-metric-learning")
     c.add_argument("--out", required=True, help="directory for the CSV and PNG files")
     c.add_argument("--threads", type=int, default=1,
@@ -742,6 +797,10 @@ def main(argv=None) -> int:
     q.add_argument("--dtype", required=True, choices=("float64", "float32"))
     q.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.command == "all":
+        return run_all(args)
+    if getattr(args, "func", None) is not None:  # commands added by register(subparsers)
+        return args.func(args)
     if args.command == "_probe":
         _probe(args)
         return 0

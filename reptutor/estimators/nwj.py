@@ -37,8 +37,15 @@ def nwj(scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     It lower-bounds :math:`I(X;Y)` in expectation for any critic; the bound is tight at
     :math:`f(x,y) = 1 + \log p(y\mid x)/p(y)`. It is *not* capped by :math:`\log K`, but the
     exponential term makes its variance explode when :math:`I` is large (McAllester and
-    Stratos, AISTATS 2020, arXiv:1811.04251). The sum of exponentials is computed as
-    ``exp(logsumexp(...))`` so that large off-diagonal scores do not overflow early.
+    Stratos, AISTATS 2020, arXiv:1811.04251).
+
+    *Overflow.* The exponential term is not shift-invariant and cannot be rescued by a
+    log-sum-exp: an off-diagonal score above about :math:`88 + \log(K-1) + 1` in float32
+    (:math:`709 + \log(K-1) + 1` in float64) makes its exact value exceed every float. The
+    result is then ``-inf`` (the true bound is below every float), and the gradient is
+    ``-inf`` on the overflowing scores only, finite elsewhere and never NaN (each
+    :math:`e^{F_{ij} - 1}/(K-1)` is its own term, so no :math:`\infty \cdot 0` appears).
+    Keep NWJ critics bounded (e.g. :math:`c\tanh(f/c)`) when scores can grow that large.
 
     Args:
         scores: the critic matrix, positives on the diagonal.
@@ -69,7 +76,8 @@ def nwj(scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     k = scores.shape[0]
     eye = torch.eye(k, dtype=torch.bool, device=scores.device)
     off = scores.masked_fill(eye, float("-inf"))  # drop the positives from the marginal term
-    # e^{-1}/(K-1) sum_{j != i} e^{F_ij} = exp(logsumexp_j - log(K-1) - 1)
-    marginal = torch.exp(torch.logsumexp(off, dim=1) - math.log(k - 1) - 1.0)  # (K,)
+    # e^{-1}/(K-1) sum_{j != i} e^{F_ij}, one exponential per pair: exp(logsumexp) would
+    # overflow at the same scores but turn the gradient into inf * 0 = NaN there.
+    marginal = torch.exp(off - (math.log(k - 1) + 1.0)).sum(dim=1)  # (K,)
     per_row = scores.diagonal() - marginal  # (K,)
     return _reduce(per_row, reduction)

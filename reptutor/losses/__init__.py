@@ -52,6 +52,21 @@ from reptutor.losses.vicreg import (
     vicreg_loss,
     vicreg_terms,
 )
+from reptutor.losses.barlow import (
+    BarlowTwinsLoss,
+    BarlowTwinsTerms,
+    barlow_twins_loss,
+    barlow_twins_terms,
+    cross_correlation,
+)
+from reptutor.losses.mcr2 import (
+    MCR2Loss,
+    MCR2Terms,
+    class_coding_rate,
+    coding_rate,
+    mcr2_loss,
+    mcr2_terms,
+)
 
 __all__ = ["InfoNCELoss", "NTXentLoss", "info_nce_loss", "nt_xent_loss",
            "supcon_loss", "class_conditional_info_nce_loss", "SupConLoss",
@@ -66,4 +81,7 @@ __all__ = ["InfoNCELoss", "NTXentLoss", "info_nce_loss", "nt_xent_loss",
            "prior_matching_terms", "PriorMatchingTerms",
            "global_contrastive_loss", "local_contrastive_loss", "global_local_terms",
            "global_local_loss", "GlobalLocalTerms", "GlobalLocalLoss",
-           "byol_loss", "BYOLLoss", "ema_update", "byol_momentum", "scrl_loss", "SCRLLoss"]
+           "byol_loss", "BYOLLoss", "ema_update", "byol_momentum", "scrl_loss", "SCRLLoss",
+           "barlow_twins_loss", "barlow_twins_terms", "BarlowTwinsTerms", "BarlowTwinsLoss",
+           "cross_correlation",
+           "coding_rate", "class_coding_rate", "mcr2_terms", "mcr2_loss", "MCR2Terms", "MCR2Loss"]

@@ -250,10 +250,23 @@ def dim_terms(
             arg = {"alpha": "global_scores", "beta": "local_scores", "gamma": "prior_loss"}[name]
             raise ValueError(f"{arg} is required when {name} > 0, got {name}={weight:g} and "
                              f"{arg}=None")
+    given = [(name, t) for name, t in (("global_scores", global_scores),
+                                       ("local_scores", local_scores),
+                                       ("prior_loss", prior_loss)) if t is not None]
+    for name, t in given:  # types first, then one device and dtype for the summed terms
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {_checks._describe(t)}")
+    for name, t in given[1:]:
+        _checks.same_device_dtype(given[0][0], given[0][1], name, t)
     like = next(t for t in (global_scores, local_scores, prior_loss, torch.zeros(())) if t is not None)
     zero = torch.zeros((), device=like.device, dtype=like.dtype)
-    global_mi = -dim_global_loss(global_scores, estimator=estimator) if global_scores is not None else zero
-    local_mi = -dim_local_loss(local_scores, estimator=estimator) if local_scores is not None else zero
+    with _checks.renamed({"scores": "global_scores"}):
+        global_mi = -dim_global_loss(global_scores, estimator=estimator) if global_scores is not None else zero
+    with _checks.renamed({"scores": "local_scores"}):
+        local_mi = -dim_local_loss(local_scores, estimator=estimator) if local_scores is not None else zero
+    if global_scores is not None and local_scores is not None:  # one batch of N images
+        _checks.dim_size("local_scores", local_scores, 0, global_scores.shape[0],
+                         "N of global_scores")
     if prior_loss is not None:
         _checks.tensor("prior_loss", prior_loss, ndim=0)
     prior = prior_loss if prior_loss is not None else zero

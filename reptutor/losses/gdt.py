@@ -74,6 +74,8 @@ def _int_tensor(name: str, x: object, ndim: int) -> torch.Tensor:
     if x.ndim != ndim:
         want = "(N,)" if ndim == 1 else "(N, M)"
         raise ValueError(f"{name} must be {ndim}-D {want}, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
     return x
 
 
@@ -290,7 +292,9 @@ def generalized_nce_loss(
         )
     if normalize:
         z = F.normalize(z, dim=1)
-    logits = (z @ z.T) / temperature  # (N, N) s_ij, the one similarity matmul
+    # (N, N) s_ij, the one similarity matmul; under autocast the product may be bfloat16:
+    # .to keeps the log-sum-exp and the result in z's dtype
+    logits = (z @ z.T).to(z.dtype) / temperature
     # Views outside C_i get -inf so they vanish from the log-sum-exp (its max-shift is stable).
     log_denominator = torch.logsumexp(logits.masked_fill(~compare, float("-inf")), dim=1)  # (N,)
     # Mean positive logit; where() rather than a product keeps -inf/NaN out of the gradient.
@@ -411,10 +415,14 @@ def mask_conflicts(positive: torch.Tensor, compare: torch.Tensor) -> torch.Tenso
         >>> mask_conflicts(pos, cmp).nonzero().tolist()
         [[0, 2], [2, 0]]
     """
-    if not isinstance(positive, torch.Tensor) or positive.ndim != 2:
+    if not isinstance(positive, torch.Tensor):
         raise TypeError(f"positive must be an (N, N) torch.Tensor of bools, got "
-                        f"{getattr(positive, 'shape', type(positive).__name__)}")
+                        f"{type(positive).__name__}")
+    if positive.ndim != 2:
+        raise ValueError(f"positive must be 2-D (N, N), got shape {tuple(positive.shape)}")
     n = positive.shape[0]
+    if n == 0:
+        raise ValueError(f"positive must not be empty, got shape {tuple(positive.shape)}")
     _check_square_bool("positive", positive, n)
     _check_square_bool("compare", compare, n)
     if compare.device != positive.device:

@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 _NEGATIVES = ("batch", "clip")
+# the composite functions' argument names, for messages of the two-argument losses they call
+_GLOBAL_NAMES = {"z_a": "za_global", "z_b": "zb_global"}
+_LOCAL_NAMES = {"z_a": "za_local", "z_b": "zb_local"}
 
 
 def _sequences(z_a: torch.Tensor, z_b: torch.Tensor, *, same_length: bool) -> None:
@@ -251,7 +254,8 @@ def local_contrastive_loss(
         )
     if normalize:
         z_a, z_b = F.normalize(z_a, dim=-1), F.normalize(z_b, dim=-1)
-    logits = z_a @ z_b.transpose(1, 2) / temperature  # (N, T, T) scores within each clip
+    # (N, T, T) scores within each clip (.to: an autocast bfloat16 product back to z's dtype)
+    logits = (z_a @ z_b.transpose(1, 2)).to(z_a.dtype) / temperature
     positive = logits.diagonal(dim1=1, dim2=2)  # (N, T) same clip, same step
     a_to_b = torch.logsumexp(logits, dim=2) - positive  # (N, T) anchor z_a[i, t] vs all z_b[i, u]
     b_to_a = torch.logsumexp(logits, dim=1) - positive  # (N, T) anchor z_b[i, t] vs all z_a[i, u]
@@ -308,10 +312,12 @@ def global_local_terms(
         >>> [round(float(v), 4) for v in terms] == [round(math.log(4), 4), round(math.log(3), 4)]
         True
     """
-    glob = global_contrastive_loss(za_global, zb_global, temperature=temperature,
-                                   normalize=normalize)
-    loc = local_contrastive_loss(za_local, zb_local, temperature=temperature,
-                                 normalize=normalize, negatives=negatives)
+    with _checks.renamed(_GLOBAL_NAMES):
+        glob = global_contrastive_loss(za_global, zb_global, temperature=temperature,
+                                       normalize=normalize)
+    with _checks.renamed(_LOCAL_NAMES):
+        loc = local_contrastive_loss(za_local, zb_local, temperature=temperature,
+                                     normalize=normalize, negatives=negatives)
     return GlobalLocalTerms(glob, loc)
 
 
@@ -372,11 +378,14 @@ def global_local_loss(
         raise ValueError("global_weight and local_weight must not both be 0 (nothing to train)")
     parts = []
     if global_weight > 0:
-        parts.append(global_weight * global_contrastive_loss(
-            za_global, zb_global, temperature=temperature, normalize=normalize))
+        with _checks.renamed(_GLOBAL_NAMES):
+            parts.append(global_weight * global_contrastive_loss(
+                za_global, zb_global, temperature=temperature, normalize=normalize))
     if local_weight > 0:
-        parts.append(local_weight * local_contrastive_loss(
-            za_local, zb_local, temperature=temperature, normalize=normalize, negatives=negatives))
+        with _checks.renamed(_LOCAL_NAMES):
+            parts.append(local_weight * local_contrastive_loss(
+                za_local, zb_local, temperature=temperature, normalize=normalize,
+                negatives=negatives))
     return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
 

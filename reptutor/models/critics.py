@@ -100,6 +100,7 @@ class SeparableCritic(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _features("x", x, self.dx, ndim=2)
         _features("y", y, self.dy, ndim=2)
+        _checks.same_device_dtype("x", x, "y", y)
         return self.g(x) @ self.h(y).T  # (N, M) all-pairs scores
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -151,6 +152,7 @@ class ConcatCritic(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _features("x", x, self.dx, ndim=2)
         _features("y", y, self.dy, ndim=2)
+        _checks.same_device_dtype("x", x, "y", y)
         return self.score(x[:, None, :], y[None, :, :])  # (N, M) from (N, M, dx + dy) pairs
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,8 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"x must have shape (N, {self.in_dim}), got {tuple(x.shape)}")
         return self.layers(x)

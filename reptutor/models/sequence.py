@@ -23,9 +23,10 @@ __all__ = ["TemporalConvEncoder", "GlobalLocalEncoder", "GlobalLocalOutput"]
 
 
 def _check_sequence(x: torch.Tensor, in_dim: int) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != in_dim:
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must have shape (N, T, {in_dim}), got {got}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 3 or x.shape[2] != in_dim:
+        raise ValueError(f"x must have shape (N, T, {in_dim}), got {tuple(x.shape)}")
 
 
 class TemporalConvEncoder(nn.Module):
