@@ -682,7 +682,66 @@ def _sk_plot(rows, out: Path) -> None:
     plt.close(fig)
 
 
-ALL_COMMANDS = ("contrastive", "sinkhorn", "gram", "disentanglement")
+ALL_COMMANDS = ("contrastive", "sinkhorn", "primitives", "gram", "disentanglement")
+
+
+def primitives(args) -> int:
+    """The two primitives every Sinkhorn scaling iteration is made of, torch against numpy.
+
+    The scaling path (reptutor's and POT's) is one exponential pass over the (N, K) kernel and
+    then matrix-vector products; this times those primitives alone, in the same rotating
+    rounds as the workloads, so the Benchmarks page can say what bounds the scaling path:
+    ``exp`` in place on the kernel's entries (values of lam * (log_p - row max), as the solver
+    sees them) and the two matrix-vector products of an iteration (G^T beta and G alpha).
+    Output: ``DIR/primitives.csv`` (k, dtype, op, torch_s, numpy_s, ratio torch / numpy).
+    """
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in SK_KS:
+        for dtype in ("float64", "float32"):
+            g = torch.Generator().manual_seed(0)
+            tdt = getattr(torch, dtype)
+            log_p = (SK_SCALE * torch.randn(SK_N, k, generator=g, dtype=tdt)).log_softmax(1)
+            arg = SK_LAM * (log_p - log_p.amax(1, keepdim=True))  # the kernel's exponent
+            floor = float(np.log(np.finfo(dtype).tiny)) + 1.0
+            kern = torch.exp(arg.clamp_min(floor))
+            alpha, beta = torch.rand(k, dtype=tdt), torch.rand(SK_N, dtype=tdt)
+            buf_t, arg_n = torch.empty_like(arg), arg.numpy()
+            buf_n, kern_n = np.empty_like(arg_n), kern.numpy()
+            alpha_n, beta_n = alpha.numpy(), beta.numpy()
+            ops = {
+                "exp (kernel entries, in place)": (
+                    lambda: torch.exp(arg, out=buf_t), lambda: np.exp(arg_n, out=buf_n)),
+                "exp of the clamped exponent (reptutor)": (
+                    lambda: torch.clamp_min(arg, floor, out=buf_t).exp_(), None),
+                "G^T beta (vector-matrix)": (
+                    lambda: beta.unsqueeze(0) @ kern, lambda: beta_n @ kern_n),
+                "G alpha (matrix-vector)": (
+                    lambda: alpha.unsqueeze(0) @ kern.T, lambda: kern_n @ alpha_n),
+            }
+            for op, (f_t, f_n) in ops.items():
+                impls = {"torch": f_t} | ({"numpy": f_n} if f_n else {})
+                times = {name: [] for name in impls}
+                for r in range(args.rounds):
+                    names = list(impls)[r % len(impls):] + list(impls)[: r % len(impls)]
+                    for name in names:
+                        t0 = time.perf_counter()
+                        impls[name]()
+                        times[name].append(time.perf_counter() - t0)
+                t_t = statistics.median(times["torch"][1:])
+                t_n = statistics.median(times["numpy"][1:]) if "numpy" in times else float("nan")
+                row = dict(k=k, dtype=dtype, op=op, torch_s=t_t, numpy_s=t_n,
+                           ratio_torch_over_numpy=t_t / t_n if f_n else "")
+                rows.append(row)
+                print(f"K={k:5d} {dtype} {op:42s} torch {t_t * 1e3:8.3f} ms  numpy "
+                      f"{t_n * 1e3:8.3f} ms  ratio {row['ratio_torch_over_numpy'] or '-'}", flush=True)
+    _write_csv(out / "primitives.csv", rows)
+    return 0
 
 
 def _environment(threads: int = 1) -> dict:
@@ -740,6 +799,10 @@ def main(argv=None) -> int:
     a = sub.add_parser("all", help="every workload, with env.json (what `make bench` runs)")
     a.add_argument("--out", required=True, help="directory for every CSV / PNG and env.json")
     a.add_argument("--only", nargs="+", default=list(ALL_COMMANDS), choices=ALL_COMMANDS)
+    pr = sub.add_parser("primitives", help="exp and matrix-vector products, torch vs numpy")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--threads", type=int, default=1)
+    pr.add_argument("--rounds", type=int, default=21)
     c = sub.add_parser("contrastive", help="NT-Xent and SupCon vs pytorch-metric-learning")
     c.add_argument("--out", required=True, help="directory for the CSV and PNG files")
     c.add_argument("--threads", type=int, default=1,
@@ -799,6 +862,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "all":
         return run_all(args)
+    if args.command == "primitives":
+        return primitives(args)
     if getattr(args, "func", None) is not None:  # commands added by register(subparsers)
         return args.func(args)
     if args.command == "_probe":
