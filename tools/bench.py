@@ -58,11 +58,18 @@ The peer is optional (not in requirements/lock.txt):
 ``pip install --no-deps pytorch-metric-learning==2.9.0`` (``--no-deps`` keeps the pinned torch).
 lightly is probed too: ``import lightly.loss`` needs torchvision, which has no CPU build for
 the pinned torch here, so it is reported as unavailable when that import fails.
+
+Without peers. Every command runs without its peers (pytorch-metric-learning, POT, lightly,
+disentanglement-lib): it times reptutor alone (and the plain-torch transcriptions of the official
+code in ``gram``), writes the same CSV columns, and says in the ``note`` column of reptutor's rows
+that the peer is unavailable. ``REPTUTOR_BENCH_NO_PEERS=1`` makes every import of a peer fail (and
+lightly's by-path loading give up) as if none were installed, for testing that path in an
+environment that has them (``tests/test_bench_smoke.py``). The helpers the commands share (thread
+pinning, timing rounds, the memory probe, CSV writing) live in ``tools/benchlib.py``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -70,10 +77,15 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import (THREAD_VARS, add_run_options, block_peers, emit_probe, fmt, measure_peak,  # noqa: E402
+                      n_rounds, peers_disabled, quartiles, rotating_rounds, run_probe,
+                      thread_env, write_csv)
 
 D = 128
 CLASSES = 100
@@ -146,10 +158,6 @@ def _run_once(fn, a, b, y):
 # ---------------------------------------------------------------------------------------------
 # Peak memory in a fresh subprocess.
 # ---------------------------------------------------------------------------------------------
-def _status_kib(field: str) -> int:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
 def _probe(args) -> None:
     """Internal: one forward + backward, print the extra peak resident memory in MiB as JSON."""
     import torch
@@ -168,11 +176,8 @@ def _probe(args) -> None:
     warm = _inputs(64, seed=1)
     _run_once(fn, *warm)
     a, b, y = _inputs(args.n)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
-    before = _status_kib("VmRSS")
-    loss = _run_once(fn, a, b, y)
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"peak_mib": (peak - before) / 1024, "loss": float(loss.detach())}))
+    peak, loss = measure_peak(lambda: _run_once(fn, a, b, y))
+    emit_probe(peak, loss=float(loss.detach()))
 
 
 def _peak_mib(loss: str, impl: str, n: int, chunk: int | None, threads: int,
@@ -181,14 +186,7 @@ def _peak_mib(loss: str, impl: str, n: int, chunk: int | None, threads: int,
            "--n", str(n), "--threads", str(threads)]
     if chunk is not None:
         cmd += ["--chunk", str(chunk)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return None, f"memory probe timed out after {timeout:.0f} s"
-    if out.returncode != 0:
-        return None, "memory probe failed: " + out.stderr.strip().splitlines()[-1][:200]
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], ""
+    return run_probe(cmd, thread_env(threads, THREAD_VARS[:2]), timeout)  # OpenMP and MKL
 
 
 def _available_bytes() -> float:
@@ -197,13 +195,8 @@ def _available_bytes() -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing: rotating rounds, paired ratios.
+# Timing: rotating rounds (benchlib), paired ratios.
 # ---------------------------------------------------------------------------------------------
-def _quartiles(x):
-    q = statistics.quantiles(x, n=4) if len(x) >= 2 else [x[0]] * 3
-    return q[0], statistics.median(x), q[2]
-
-
 def _time_workload(workload, n, impls, budget_s, max_rounds, min_rounds):
     import torch
 
@@ -221,15 +214,9 @@ def _time_workload(workload, n, impls, budget_s, max_rounds, min_rounds):
         ga = max(float((grads[name][0] - grads[ref_name][0]).abs().max()),
                  float((grads[name][1] - grads[ref_name][1]).abs().max()))
         agreement[name] = (abs(losses[name] - losses[ref_name]), ga)
-    rounds = int(min(max_rounds, max(min_rounds, budget_s // max(sum(warm.values()), 1e-9))))
-    names = list(impls)
-    times = {k: [] for k in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]  # rotate who goes first
-        for name in order:
-            t0 = time.perf_counter()
-            _run_once(impls[name], a, b, y)
-            times[name].append(time.perf_counter() - t0)
+    rounds = n_rounds(budget_s, sum(warm.values()), min_rounds, max_rounds)
+    times = rotating_rounds({name: partial(_run_once, fn, a, b, y) for name, fn in impls.items()},
+                            rounds)
     del a, b, y, grads
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return times, agreement, losses, rounds
@@ -242,7 +229,7 @@ def contrastive(args) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
+    os.environ.update(thread_env(args.threads, THREAD_VARS[:2]))  # OpenMP and MKL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -291,6 +278,9 @@ def contrastive(args) -> int:
                                time_ratio_median="", time_ratio_q25="", time_ratio_q75="",
                                median_time_s="", peak_mib="", mem_ratio="",
                                loss_abs_diff="", grad_max_abs_diff="", loss="", note=notes.get(name, ""))
+                    if name.startswith("reptutor") and pml_version is None:
+                        row["note"] = (row["note"] + " peer unavailable: pytorch-metric-learning "
+                                       "not installed").strip()
                     if name in impls:
                         row["median_time_s"] = statistics.median(times[name])
                         row["loss"] = losses[name]
@@ -298,18 +288,18 @@ def contrastive(args) -> int:
                             row["peak_mib"] = peaks[name]
                         if peer is not None:
                             ratios = [t / p for t, p in zip(times[name], times[peer])]
-                            q1, med, q3 = _quartiles(ratios)
+                            q1, med, q3 = quartiles(ratios)
                             row.update(time_ratio_median=med, time_ratio_q25=q1, time_ratio_q75=q3)
                             row["loss_abs_diff"], row["grad_max_abs_diff"] = agreement[peer]
                             if peaks.get(name) and peaks.get(peer):
                                 row["mem_ratio"] = peaks[name] / peaks[peer]
                     rows.append(row)
                     _print_row(row)
-    _write_csv(out / "contrastive.csv", rows)
+    write_csv(out / "contrastive.csv", rows)
     _plots(rows, out)
     mem_rows = [] if args.memory_n <= 0 else _memory_at_scale(args)
     if mem_rows:
-        _write_csv(out / "contrastive_memory_at_scale.csv", mem_rows)
+        write_csv(out / "contrastive_memory_at_scale.csv", mem_rows)
     bad = [r for r in rows if r["loss_abs_diff"] != "" and r["loss_abs_diff"] > args.tol * max(1.0, abs(r["loss"]))]
     if bad:
         print(f"DISAGREEMENT above tol={args.tol}: {[(r['workload'], r['n_per_view'], r['peer']) for r in bad]}")
@@ -319,25 +309,16 @@ def contrastive(args) -> int:
 
 
 def _print_row(row) -> None:
-    def f(x, spec):
-        return format(x, spec) if x != "" else "-"
-
-    if not row["peer"]:  # a peer's own row: only what the plots need, no ratio
-        print(f"{row['workload']:8s} N={row['n_per_view']:5d} {row['impl']:22s} (peer; peak "
-              f"{f(row['peak_mib'], '.0f')} MiB) {row['note']}", flush=True)
+    if not row["peer"]:  # a peer's own row (or reptutor's without a peer): no ratio
+        alone = "no peer" if row["impl"].startswith("reptutor") else "peer"
+        print(f"{row['workload']:8s} N={row['n_per_view']:5d} {row['impl']:22s} ({alone}; peak "
+              f"{fmt(row['peak_mib'], '.0f')} MiB) {row['note']}", flush=True)
         return
     print(f"{row['workload']:8s} N={row['n_per_view']:5d} {row['impl']:22s} vs {row['peer']:22s} "
-          f"time ratio {f(row['time_ratio_median'], '.3f')} "
-          f"[IQR {f(row['time_ratio_q25'], '.3f')}-{f(row['time_ratio_q75'], '.3f')}, {row['rounds']} rounds]  "
-          f"mem ratio {f(row['mem_ratio'], '.3f')}  |dloss| {f(row['loss_abs_diff'], '.2e')}  "
-          f"max|dgrad| {f(row['grad_max_abs_diff'], '.2e')}  {row['note']}", flush=True)
-
-
-def _write_csv(path: Path, rows) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+          f"time ratio {fmt(row['time_ratio_median'], '.3f')} "
+          f"[IQR {fmt(row['time_ratio_q25'], '.3f')}-{fmt(row['time_ratio_q75'], '.3f')}, {row['rounds']} rounds]  "
+          f"mem ratio {fmt(row['mem_ratio'], '.3f')}  |dloss| {fmt(row['loss_abs_diff'], '.2e')}  "
+          f"max|dgrad| {fmt(row['grad_max_abs_diff'], '.2e')}  {row['note']}", flush=True)
 
 
 def _plots(rows, out: Path) -> None:
@@ -471,30 +452,23 @@ def _sk_probe(args) -> None:
     fn = impls[args.impl]
     fn(_sk_inputs(64, 8, args.dtype, seed=1))  # warm-up: lazily initialised kernels
     x = _sk_inputs(args.n, args.k, args.dtype)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
-    before = _status_kib("VmRSS")
-    fn(x)
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"peak_mib": (peak - before) / 1024}))
+    emit_probe(measure_peak(lambda: fn(x))[0])
 
 
 def _sk_peak_mib(impl, method, mode, n, k, dtype, threads, timeout=300.0):
     cmd = [sys.executable, str(Path(__file__).resolve()), "_sk_probe", "--impl", impl,
            "--method", method, "--mode", mode, "--n", str(n), "--k", str(k), "--dtype", dtype,
            "--threads", str(threads)]
+    return run_probe(cmd, thread_env(threads), timeout)
+
+
+def _pot_version() -> str | None:
+    """POT's version, or None when it cannot be imported (the optional peer is missing)."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                             env=dict(os.environ, **_thread_env(threads)))
-    except subprocess.TimeoutExpired:
-        return None, f"memory probe timed out after {timeout:.0f} s"
-    if out.returncode != 0:
-        return None, "memory probe failed: " + out.stderr.strip().splitlines()[-1][:200]
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], ""
-
-
-def _thread_env(threads: int) -> dict:
-    return {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "OPENBLAS_NUM_THREADS")}
+        import ot
+    except ImportError:
+        return None
+    return ot.__version__
 
 
 def _sk_col_l1(plan, b) -> float:
@@ -503,18 +477,13 @@ def _sk_col_l1(plan, b) -> float:
 
 
 def sinkhorn(args) -> int:
-    os.environ.update(_thread_env(args.threads))  # before numpy / torch load their BLAS
+    os.environ.update(thread_env(args.threads))  # before numpy / torch load their BLAS
     import torch
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        import ot
-
-        pot_version = ot.__version__
-    except ImportError:
-        pot_version = None
+    pot_version = _pot_version()
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU, N={args.n}, lam={SK_LAM} "
           f"(POT reg={1 / SK_LAM}), log_p = log_softmax({SK_SCALE} * randn)")
     print(f"POT: {pot_version or 'not installed (pip install --no-deps pot==0.9.7.post1)'}")
@@ -534,7 +503,7 @@ def sinkhorn(args) -> int:
     print(f"total {time.perf_counter() - t_start:.0f} s")
     keys = dict.fromkeys(key for row in rows for key in row)  # failure rows are short
     rows = [{key: row.get(key, "") for key in keys} for row in rows]
-    _write_csv(out / "sinkhorn.csv", rows)
+    write_csv(out / "sinkhorn.csv", rows)
     _sk_plot(rows, out)
     print(f"wrote {out / 'sinkhorn.csv'}, {out / 'sinkhorn_time_ratio.png'}")
     # a peer that reported its own numerical failure (POT's scaling path underflows in float32)
@@ -581,15 +550,9 @@ def _sk_case(args, mode, method, k, dtype):
                   f"{rows[-1]['plan_finite']} {notes[name]}", flush=True)
         return rows
     min_rounds = args.min_rounds if mode == "fixed3" else args.tol_rounds
-    rounds = int(min(args.max_rounds, max(min_rounds, args.budget_s // max(sum(warm.values()), 1e-9))))
+    rounds = n_rounds(args.budget_s, sum(warm.values()), min_rounds, args.max_rounds)
     names = list(impls)
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]  # rotate who goes first
-        for name in order:
-            t0 = time.perf_counter()
-            impls[name](x)
-            times[name].append(time.perf_counter() - t0)
+    times = rotating_rounds({name: partial(fn, x) for name, fn in impls.items()}, rounds)
     peaks = {}
     if not args.no_memory and mode == "fixed3":
         for name in names:
@@ -597,9 +560,11 @@ def _sk_case(args, mode, method, k, dtype):
             if why:
                 notes[name] = (notes[name] + " " + why).strip()
     b = x["torch"][1]
-    ref = plans["reptutor"]
     rows = []
     peers = [p for p in names if p.startswith("pot")]
+    if _pot_version() is None:
+        for name in names:  # reptutor's paths: nothing to compare with
+            notes[name] = (notes[name] + " peer unavailable: POT not installed").strip()
     for name in names:
         for peer in ([p for p in peers] if name.startswith("reptutor") and peers else [""]):
             row = dict(mode=mode, method=method, n=args.n, k=k, dtype=dtype, lam=SK_LAM,
@@ -613,7 +578,7 @@ def _sk_case(args, mode, method, k, dtype):
                 row["peak_mib"] = ""
             if peer:
                 ratios = [t / p for t, p in zip(times[name], times[peer])]
-                q1, med, q3 = _quartiles(ratios)
+                q1, med, q3 = quartiles(ratios)
                 row.update(time_ratio_median=med, time_ratio_q25=q1, time_ratio_q75=q3,
                            peer_iters=iters[peer],
                            per_iter_ratio=med * iters[peer] / max(iters[name], 1))
@@ -630,19 +595,17 @@ def _sk_case(args, mode, method, k, dtype):
 
 
 def _sk_print_row(row) -> None:
-    def f(x, spec):
-        return format(x, spec) if x != "" else "-"
-
     head = f"{row['mode']:6s} {row['method']:7s} K={row['k']:5d} {row['dtype']:7s} {row['impl']:16s}"
     if not row["peer"]:
-        print(f"{head} (peer) median {row['median_time_s']:.4f} s, {row['iters']} it, "
-              f"col L1 err {row['col_l1_err']:.2e}, peak {f(row['peak_mib'], '.0f')} MiB "
+        alone = "no peer" if row["impl"].startswith("reptutor") else "peer"
+        print(f"{head} ({alone}) median {row['median_time_s']:.4f} s, {row['iters']} it, "
+              f"col L1 err {row['col_l1_err']:.2e}, peak {fmt(row['peak_mib'], '.0f')} MiB "
               f"{row['note']}", flush=True)
         return
     print(f"{head} vs {row['peer']:9s} time ratio {row['time_ratio_median']:.3f} "
           f"[IQR {row['time_ratio_q25']:.3f}-{row['time_ratio_q75']:.3f}, {row['rounds']} r] "
           f"it {row['iters']}/{row['peer_iters']} per-it ratio {row['per_iter_ratio']:.3f} "
-          f"mem {f(row['mem_ratio'], '.2f')} max|dplan| {row['plan_max_abs_diff']:.1e} "
+          f"mem {fmt(row['mem_ratio'], '.2f')} max|dplan| {row['plan_max_abs_diff']:.1e} "
           f"(rel {row['plan_rel_diff']:.1e}) col L1 err {row['col_l1_err']:.1e} "
           f"{row['note']}", flush=True)
 
@@ -694,6 +657,8 @@ def primitives(args) -> int:
     ``exp`` in place on the kernel's entries (values of lam * (log_p - row max), as the solver
     sees them) and the two matrix-vector products of an iteration (G^T beta and G alpha).
     Output: ``DIR/primitives.csv`` (k, dtype, op, torch_s, numpy_s, ratio torch / numpy).
+    ``--n`` and ``--ks`` (defaults: the ``sinkhorn`` workloads' N = 4096, K in {300, 3000}) set
+    the kernel's shape; the first round is a warm-up and is left out of the medians.
     """
     import numpy as np
     import torch
@@ -702,15 +667,15 @@ def primitives(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for k in SK_KS:
+    for k in args.ks:
         for dtype in ("float64", "float32"):
             g = torch.Generator().manual_seed(0)
             tdt = getattr(torch, dtype)
-            log_p = (SK_SCALE * torch.randn(SK_N, k, generator=g, dtype=tdt)).log_softmax(1)
+            log_p = (SK_SCALE * torch.randn(args.n, k, generator=g, dtype=tdt)).log_softmax(1)
             arg = SK_LAM * (log_p - log_p.amax(1, keepdim=True))  # the kernel's exponent
             floor = float(np.log(np.finfo(dtype).tiny)) + 1.0
             kern = torch.exp(arg.clamp_min(floor))
-            alpha, beta = torch.rand(k, dtype=tdt), torch.rand(SK_N, dtype=tdt)
+            alpha, beta = torch.rand(k, dtype=tdt), torch.rand(args.n, dtype=tdt)
             buf_t, arg_n = torch.empty_like(arg), arg.numpy()
             buf_n, kern_n = np.empty_like(arg_n), kern.numpy()
             alpha_n, beta_n = alpha.numpy(), beta.numpy()
@@ -726,13 +691,7 @@ def primitives(args) -> int:
             }
             for op, (f_t, f_n) in ops.items():
                 impls = {"torch": f_t} | ({"numpy": f_n} if f_n else {})
-                times = {name: [] for name in impls}
-                for r in range(args.rounds):
-                    names = list(impls)[r % len(impls):] + list(impls)[: r % len(impls)]
-                    for name in names:
-                        t0 = time.perf_counter()
-                        impls[name]()
-                        times[name].append(time.perf_counter() - t0)
+                times = rotating_rounds(impls, args.rounds)
                 t_t = statistics.median(times["torch"][1:])
                 t_n = statistics.median(times["numpy"][1:]) if "numpy" in times else float("nan")
                 row = dict(k=k, dtype=dtype, op=op, torch_s=t_t, numpy_s=t_n,
@@ -740,7 +699,7 @@ def primitives(args) -> int:
                 rows.append(row)
                 print(f"K={k:5d} {dtype} {op:42s} torch {t_t * 1e3:8.3f} ms  numpy "
                       f"{t_n * 1e3:8.3f} ms  ratio {row['ratio_torch_over_numpy'] or '-'}", flush=True)
-    _write_csv(out / "primitives.csv", rows)
+    write_csv(out / "primitives.csv", rows)
     return 0
 
 
@@ -769,6 +728,8 @@ def _environment(threads: int = 1) -> dict:
             env[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             env[dist] = "not installed"
+        if dist != "numpy" and peers_disabled():
+            env[dist] = "not used (REPTUTOR_BENCH_NO_PEERS=1)"
     return env
 
 
@@ -781,7 +742,7 @@ def run_all(args) -> int:
         print(f"=== {command}", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.run([sys.executable, __file__, command, "--out", str(out)],
-                            env={**os.environ, **_thread_env(1)}).returncode
+                            env={**os.environ, **thread_env(1)}).returncode
         print(f"=== {command}: exit {rc} after {time.perf_counter() - t0:.0f} s", flush=True)
         status = status or rc
     (out / "env.json").write_text(json.dumps(_environment(), indent=1) + "\n")
@@ -789,6 +750,7 @@ def run_all(args) -> int:
 
 
 def main(argv=None) -> int:
+    block_peers()  # REPTUTOR_BENCH_NO_PEERS=1: run as if no peer were installed
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -802,20 +764,17 @@ def main(argv=None) -> int:
     pr = sub.add_parser("primitives", help="exp and matrix-vector products, torch vs numpy")
     pr.add_argument("--out", required=True)
     pr.add_argument("--threads", type=int, default=1)
-    pr.add_argument("--rounds", type=int, default=21)
+    pr.add_argument("--rounds", type=int, default=21,
+                    help="timing rounds, the first one a warm-up (at least 2)")
+    pr.add_argument("--n", type=int, default=SK_N, help="kernel rows N")
+    pr.add_argument("--ks", type=int, nargs="+", default=list(SK_KS), help="kernel columns K")
     c = sub.add_parser("contrastive", help="NT-Xent and SupCon vs pytorch-metric-learning")
-    c.add_argument("--out", required=True, help="directory for the CSV and PNG files")
-    c.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: a shared 2-core machine)")
+    add_run_options(c, budget_s=60.0, min_rounds=5,
+                    threads_help="torch intra-op threads (default 1: a shared 2-core machine)")
     c.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="N per view")
     c.add_argument("--chunk", type=int, default=1024, help="chunk_size of the streamed rows")
-    c.add_argument("--budget-s", type=float, default=60.0,
-                   help="timing budget per workload; sets the number of rounds")
-    c.add_argument("--min-rounds", type=int, default=5)
-    c.add_argument("--max-rounds", type=int, default=31)
     c.add_argument("--pml-budget-gb", type=float, default=4.0,
                    help="skip a PML call predicted to need more memory than this")
-    c.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     c.add_argument("--memory-n", type=int, default=16384,
                    help="N per view of the dense-vs-streamed memory table (0 skips it)")
     c.add_argument("--memory-chunk", type=int, default=512,
@@ -829,9 +788,8 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
     s = sub.add_parser("sinkhorn", help="sinkhorn_knopp vs POT (Python Optimal Transport)")
-    s.add_argument("--out", required=True, help="directory for the CSV and PNG files")
-    s.add_argument("--threads", type=int, default=1,
-                   help="torch / BLAS threads (default 1: a shared 2-core machine)")
+    add_run_options(s, budget_s=4.0, min_rounds=7, unit="case",
+                    min_rounds_help="minimum rounds, fixed3 mode")
     s.add_argument("--n", type=int, default=SK_N, help="number of samples N")
     s.add_argument("--ks", type=int, nargs="+", default=list(SK_KS), help="numbers of clusters K")
     s.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
@@ -842,12 +800,7 @@ def main(argv=None) -> int:
     s.add_argument("--all-tol", action="store_true",
                    help="tol mode at every K and dtype (default: smallest K; log path in "
                         "float64 only); about 30 minutes")
-    s.add_argument("--budget-s", type=float, default=4.0,
-                   help="timing budget per case; sets the number of rounds")
-    s.add_argument("--min-rounds", type=int, default=7, help="minimum rounds, fixed3 mode")
     s.add_argument("--tol-rounds", type=int, default=3, help="minimum rounds, tol mode")
-    s.add_argument("--max-rounds", type=int, default=31)
-    s.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     s.add_argument("--tol", type=float, default=1e-9,
                    help="largest accepted max|plan difference| / max(plan), fixed3 mode, "
                         "float64 (float32: 1e4 times this)")

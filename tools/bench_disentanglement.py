@@ -43,17 +43,19 @@ the resident set before the call: the extra memory the call needed). Output:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import types
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import (add_run_options, emit_probe, fmt, measure_peak, n_rounds, quartiles,  # noqa: E402
+                      rotating_rounds, run_probe, thread_env, write_csv)
 
 N = 10_000
 L = 10
@@ -61,11 +63,6 @@ FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites: shape, scale, orientation, x, y
 FVAE = dict(num_train=10_000, num_eval=5_000, batch_size=64, num_variance_estimate=10_000,
             threshold=0.05)
 WORKLOADS = ("mig", "factor_vae")
-
-
-def _thread_env(threads: int) -> dict:
-    return {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "OPENBLAS_NUM_THREADS")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,43 +207,29 @@ def _implementations(workload: str):
 # Memory probe in a fresh subprocess.
 # ---------------------------------------------------------------------------------------------
 def _probe(args) -> int:
+    """Internal: one call of the metric; print the extra peak resident memory in MiB as JSON."""
     import torch
-
-    from bench import _status_kib
 
     torch.set_num_threads(args.threads)
     fn = _implementations(args.workload)[args.impl]
     fn(_inputs(args.workload, seed=5, small=True))  # warm-up: lazily initialised kernels
     x = _inputs(args.workload)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
-    before = _status_kib("VmRSS")
-    fn(x)
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"peak_mib": (peak - before) / 1024}))
+    emit_probe(measure_peak(lambda: fn(x))[0])
     return 0
 
 
 def _peak_mib(workload: str, impl: str, threads: int, timeout: float = 600.0):
     cmd = [sys.executable, str(ROOT / "tools" / "bench.py"), "_dis_probe", "--workload", workload,
            "--impl", impl, "--threads", str(threads)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                             env=dict(os.environ, **_thread_env(threads)))
-    except subprocess.TimeoutExpired:
-        return None, f"memory probe timed out after {timeout:.0f} s"
-    if out.returncode != 0:
-        return None, "memory probe failed: " + out.stderr.strip().splitlines()[-1][:200]
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], ""
+    return run_probe(cmd, thread_env(threads), timeout)
 
 
 # ---------------------------------------------------------------------------------------------
 # The `disentanglement` command.
 # ---------------------------------------------------------------------------------------------
 def run(args) -> int:
-    os.environ.update(_thread_env(args.threads))  # before NumPy / torch load their BLAS
+    os.environ.update(thread_env(args.threads))  # before NumPy / torch load their BLAS
     import torch
-
-    from bench import _quartiles, _write_csv
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -263,16 +246,9 @@ def run(args) -> int:
             t0 = time.perf_counter()
             values[name] = fn(x)
             warm[name] = time.perf_counter() - t0
-        rounds = int(min(args.max_rounds,
-                         max(args.min_rounds, args.budget_s // max(sum(warm.values()), 1e-9))))
+        rounds = n_rounds(args.budget_s, sum(warm.values()), args.min_rounds, args.max_rounds)
         names = list(impls)
-        times = {k: [] for k in names}
-        for r in range(rounds):
-            order = names[r % len(names):] + names[: r % len(names)]  # rotate who goes first
-            for name in order:
-                t0 = time.perf_counter()
-                impls[name](x)
-                times[name].append(time.perf_counter() - t0)
+        times = rotating_rounds({name: partial(fn, x) for name, fn in impls.items()}, rounds)
         peaks, notes = {}, {}
         if not args.no_memory:
             for name in names:
@@ -286,7 +262,7 @@ def run(args) -> int:
                        peak_mib="" if peaks.get(name) is None else peaks[name], mem_ratio="",
                        value_abs_diff="", value=values[name], note=notes.get(name, ""))
             if peer:
-                q1, med, q3 = _quartiles([t / p for t, p in zip(times[name], times[peer])])
+                q1, med, q3 = quartiles([t / p for t, p in zip(times[name], times[peer])])
                 row.update(time_ratio_median=med, time_ratio_q25=q1, time_ratio_q75=q3,
                            value_abs_diff=abs(values[name] - values[peer]))
                 if peaks.get(name) and peaks.get(peer):
@@ -298,7 +274,7 @@ def run(args) -> int:
                 row["note"] = (row["note"] + " peer unavailable: " + peer_info).strip()
             rows.append(row)
             _print_row(row)
-    _write_csv(out / "disentanglement.csv", rows)
+    write_csv(out / "disentanglement.csv", rows)
     _plot(rows, out)
     print(f"wrote {out / 'disentanglement.csv'}, {out / 'disentanglement_time_ratio.png'}")
     bad = [r["workload"] for r in rows if r["value_abs_diff"] != "" and r["value_abs_diff"] > args.tol]
@@ -309,19 +285,16 @@ def run(args) -> int:
 
 
 def _print_row(row) -> None:
-    def f(x, spec):
-        return format(x, spec) if x != "" else "-"
-
     head = f"{row['workload']:10s} n={row['n']:6d} {row['impl']:20s}"
     if not row["peer"]:
-        print(f"{head} median {row['median_time_s'] * 1e3:9.2f} ms  peak {f(row['peak_mib'], '.1f')} "
+        print(f"{head} median {row['median_time_s'] * 1e3:9.2f} ms  peak {fmt(row['peak_mib'], '.1f')} "
               f"MiB  value {row['value']:.6f}  {row['note']}", flush=True)
         return
-    print(f"{head} median {row['median_time_s'] * 1e3:9.2f} ms  peak {f(row['peak_mib'], '.1f')} MiB  "
-          f"vs {row['peer']}: time ratio {f(row['time_ratio_median'], '.4f')} "
-          f"[IQR {f(row['time_ratio_q25'], '.4f')}-{f(row['time_ratio_q75'], '.4f')}, "
-          f"{row['rounds']} rounds]  mem ratio {f(row['mem_ratio'], '.3f')}  "
-          f"|dvalue| {f(row['value_abs_diff'], '.2e')}  value {row['value']:.6f}", flush=True)
+    print(f"{head} median {row['median_time_s'] * 1e3:9.2f} ms  peak {fmt(row['peak_mib'], '.1f')} MiB  "
+          f"vs {row['peer']}: time ratio {fmt(row['time_ratio_median'], '.4f')} "
+          f"[IQR {fmt(row['time_ratio_q25'], '.4f')}-{fmt(row['time_ratio_q75'], '.4f')}, "
+          f"{row['rounds']} rounds]  mem ratio {fmt(row['mem_ratio'], '.3f')}  "
+          f"|dvalue| {fmt(row['value_abs_diff'], '.2e')}  value {row['value']:.6f}", flush=True)
 
 
 def _plot(rows, out: Path) -> None:
@@ -354,15 +327,8 @@ def register(subparsers) -> None:
     """Add the ``disentanglement`` command (and its hidden memory probe) to ``tools/bench.py``."""
     d = subparsers.add_parser("disentanglement",
                               help="MIG and FactorVAE score vs disentanglement_lib")
-    d.add_argument("--out", required=True, help="directory for the CSV and PNG files")
-    d.add_argument("--threads", type=int, default=1,
-                   help="torch / BLAS threads (default 1: a shared 2-core machine)")
+    add_run_options(d, budget_s=20.0, min_rounds=5)
     d.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
-    d.add_argument("--budget-s", type=float, default=20.0,
-                   help="timing budget per workload; sets the number of rounds")
-    d.add_argument("--min-rounds", type=int, default=5)
-    d.add_argument("--max-rounds", type=int, default=31)
-    d.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     d.add_argument("--tol", type=float, default=1e-6,
                    help="largest accepted |score difference| against the peer")
     d.set_defaults(func=run)

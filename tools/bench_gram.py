@@ -44,17 +44,19 @@ Output: ``DIR/gram.csv`` (the columns of ``contrastive.csv`` plus those three) a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import types
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchlib import (add_run_options, emit_probe, fmt, measure_peak, n_rounds, peers_disabled,  # noqa: E402
+                      quartiles, rotating_rounds, run_probe, thread_env, write_csv)
 
 N = 1024
 DIMS = (512, 2048)
@@ -62,11 +64,6 @@ WORKLOADS = ("vicreg", "barlow", "coding_rate")
 LAMBDA = 5e-3  # Barlow Twins' paper value
 EPS_SQ = 0.5  # MCR^2 experiments
 TARGET = 1.5  # acceptance: reptutor at least 1.5x faster than the fastest agreeing peer
-
-
-def _thread_env(threads: int) -> dict:
-    return {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "OPENBLAS_NUM_THREADS")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,6 +80,8 @@ def _load_lightly():
         return barlow_twins_loss, vicreg_loss, "imported normally"
     except Exception as err:  # noqa: BLE001 - report why the normal import fails, as it is
         why = f"import lightly.loss failed ({type(err).__name__}: {err})"
+    if peers_disabled():  # the by-path loading below would find the installed files
+        return None, None, why
     try:
         dist = importlib.metadata.distribution("lightly")
     except importlib.metadata.PackageNotFoundError:
@@ -272,40 +271,26 @@ def _probe(args) -> int:
     """Internal: one forward + backward; print the extra peak resident memory in MiB as JSON."""
     import torch
 
-    from bench import _status_kib
-
     torch.set_num_threads(args.threads)
     fn = _implementations(args.workload)[0][args.impl]
     _run_once(fn, *_inputs(args.workload, 64, 32, seed=1))  # warm-up: lazily initialised kernels
     _run_once(fn, *_inputs(args.workload, 64, 128, seed=1))  # both Gram sides
     a, b = _inputs(args.workload, args.n, args.d)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
-    before = _status_kib("VmRSS")
-    loss = _run_once(fn, a, b)
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"peak_mib": (peak - before) / 1024, "loss": float(loss.detach())}))
+    peak, loss = measure_peak(lambda: _run_once(fn, a, b))
+    emit_probe(peak, loss=float(loss.detach()))
     return 0
 
 
 def _peak_mib(workload, impl, n, d, threads, timeout=300.0):
     cmd = [sys.executable, str(ROOT / "tools" / "bench.py"), "_gram_probe", "--workload", workload,
            "--impl", impl, "--n", str(n), "--d", str(d), "--threads", str(threads)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                             env=dict(os.environ, **_thread_env(threads)))
-    except subprocess.TimeoutExpired:
-        return None, f"memory probe timed out after {timeout:.0f} s"
-    if out.returncode != 0:
-        return None, "memory probe failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:200]
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], ""
+    return run_probe(cmd, thread_env(threads), timeout)
 
 
 # ---------------------------------------------------------------------------------------------
 # The `gram` command.
 # ---------------------------------------------------------------------------------------------
 def _case(args, workload, d):
-    from bench import _quartiles
-
     impls, _ = _implementations(workload)
     a, b = _inputs(workload, args.n, d)
     losses, grads, warm = {}, {}, {}
@@ -315,15 +300,10 @@ def _case(args, workload, d):
         warm[name] = time.perf_counter() - t0
         losses[name] = float(loss.detach())
         grads[name] = _grads(a, b)
-    rounds = int(min(args.max_rounds, max(args.min_rounds,
-                                          args.budget_s // max(sum(warm.values()), 1e-9))))
+    rounds = n_rounds(args.budget_s, sum(warm.values()), args.min_rounds, args.max_rounds)
     names = list(impls)
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first
-            t0 = time.perf_counter()
-            _run_once(impls[name], a, b)
-            times[name].append(time.perf_counter() - t0)
+    times = rotating_rounds({name: partial(_run_once, fn, a, b) for name, fn in impls.items()},
+                            rounds)
     rates = {side: _mm_rate(args.n, d, side) for side in ("features", "samples")}
     peaks, notes = {}, {}
     for name in names:
@@ -348,7 +328,7 @@ def _case(args, workload, d):
             continue
         for peer in [p for p in names if p != "reptutor"]:
             row = dict(base, peer=peer)
-            q1, q2, q3 = _quartiles([t / p for t, p in zip(times[name], times[peer])])
+            q1, q2, q3 = quartiles([t / p for t, p in zip(times[name], times[peer])])
             row.update(time_ratio_median=q2, time_ratio_q25=q1, time_ratio_q75=q3)
             row["loss_abs_diff"] = abs(losses[name] - losses[peer])
             row["grad_max_abs_diff"] = max(float((x - y).abs().max())
@@ -360,19 +340,16 @@ def _case(args, workload, d):
 
 
 def _print_row(row) -> None:
-    def f(x, spec):
-        return format(x, spec) if x != "" else "-"
-
     head = f"{row['workload']:11s} D={row['d']:5d} {row['impl']:24s}"
     tail = (f"{row['median_time_s'] * 1e3:8.1f} ms  {row['gflops']:6.1f} GFLOP/s on "
             f"{row['matmul_gflop']:5.1f} GFLOP of products ({row['side']} side; product alone "
-            f"{row['mm_rate_gflops']:.0f})  peak {f(row['peak_mib'], '.0f')} MiB")
+            f"{row['mm_rate_gflops']:.0f})  peak {fmt(row['peak_mib'], '.0f')} MiB")
     if not row["peer"]:
         print(f"{head} (peer) {tail} {row['note']}", flush=True)
         return
     print(f"{head} vs {row['peer']:24s} time ratio {row['time_ratio_median']:.3f} "
           f"[IQR {row['time_ratio_q25']:.3f}-{row['time_ratio_q75']:.3f}, {row['rounds']} r] "
-          f"mem {f(row['mem_ratio'], '.2f')} |dloss| {row['loss_abs_diff']:.1e} "
+          f"mem {fmt(row['mem_ratio'], '.2f')} |dloss| {row['loss_abs_diff']:.1e} "
           f"max|dgrad| {row['grad_max_abs_diff']:.1e}\n{'':44s}{tail} {row['note']}", flush=True)
 
 
@@ -410,10 +387,8 @@ def _plot(rows, out: Path) -> None:
 
 
 def run(args) -> int:
-    os.environ.update(_thread_env(args.threads))  # before torch loads its BLAS
+    os.environ.update(thread_env(args.threads))  # before torch loads its BLAS
     import torch
-
-    from bench import _write_csv
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -435,7 +410,7 @@ def run(args) -> int:
             for row in case:
                 _print_row(row)
             rows += case
-    _write_csv(out / "gram.csv", rows)
+    write_csv(out / "gram.csv", rows)
     _plot(rows, out)
     print(f"wrote {out / 'gram.csv'}, {out / 'gram_time_ratio.png'}")
     bad = [r for r in rows if r["peer"] and r["loss_abs_diff"] > args.tol * max(1.0, abs(r["loss"]))]
@@ -449,17 +424,10 @@ def run(args) -> int:
 def register(subparsers) -> None:
     """Add the ``gram`` command (and its hidden memory probe) to ``tools/bench.py``."""
     g = subparsers.add_parser("gram", help="VICReg, Barlow Twins, MCR^2 coding rate vs peers")
-    g.add_argument("--out", required=True, help="directory for the CSV and PNG files")
-    g.add_argument("--threads", type=int, default=1,
-                   help="torch / BLAS threads (default 1: a shared 2-core machine)")
+    add_run_options(g, budget_s=20.0, min_rounds=7)
     g.add_argument("--n", type=int, default=N, help="number of samples N")
     g.add_argument("--dims", type=int, nargs="+", default=list(DIMS), help="embedding dims D")
     g.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
-    g.add_argument("--budget-s", type=float, default=20.0,
-                   help="timing budget per workload; sets the number of rounds")
-    g.add_argument("--min-rounds", type=int, default=7)
-    g.add_argument("--max-rounds", type=int, default=31)
-    g.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     g.add_argument("--tol", type=float, default=1e-4,
                    help="largest accepted |loss difference| / max(1, |loss|) against a peer")
     g.set_defaults(func=run)
