@@ -6,11 +6,9 @@ Each helper returns its (possibly converted) input so calls can be chained.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,12 +68,17 @@ def same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
         )
 
 
-def same_device_dtype(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
-    """Check that two tensors live on the same device with the same dtype."""
+def same_device(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Check that two tensors live on the same device (their dtypes may differ)."""
     if a.device != b.device:
         raise ValueError(
             f"{name_a} and {name_b} must be on the same device, got {a.device} and {b.device}"
         )
+
+
+def same_device_dtype(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Check that two tensors live on the same device with the same dtype."""
+    same_device(name_a, a, name_b, b)
     if a.dtype != b.dtype:
         raise TypeError(
             f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}"
@@ -159,6 +162,19 @@ def string(name: str, value: Any) -> str:
     return value
 
 
+def integers(name: str, x: Any, *, ndim: int, layout: str, what: str = "integers") -> torch.Tensor:
+    """Check a non-empty integer (not bool) tensor of rank ``ndim``; ``layout`` names its axes."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of {what}, got {_describe(x)}")
+    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+        raise TypeError(f"{name} must have an integer dtype (e.g. torch.long), got {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    return x
+
+
 def labels(
     name: str, y: Any, *, n: int | None = None, num_classes: int | None = None,
     bound_name: str = "num_classes",
@@ -167,14 +183,7 @@ def labels(
 
     ``bound_name`` is how the caller's API names the bound (e.g. ``"num_clusters"``).
     """
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integer labels, got {_describe(y)}")
-    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(f"{name} must have an integer dtype (e.g. torch.long), got {y.dtype}")
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (N,), got shape {tuple(y.shape)}")
-    if y.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(y.shape)}")
+    integers(name, y, ndim=1, layout="(N,)", what="integer labels")
     if n is not None and y.shape[0] != n:
         raise ValueError(f"{name} must have length {n} (one label per sample), got {y.shape[0]}")
     if y.device.type == "meta":  # no values to range-check; the caller's device check decides
@@ -186,21 +195,3 @@ def labels(
             f"{name} must be < {bound_name}={num_classes}, got maximum {int(y.max())}"
         )
     return y
-
-
-@contextlib.contextmanager
-def renamed(names: Mapping[str, str]) -> Iterator[None]:
-    """Re-raise a validation error of a delegated call under the caller's argument names.
-
-    A composite function that hands its ``za_global`` to a helper validating ``z_a`` wraps the
-    call in ``with renamed({"z_a": "za_global"}):`` so the message names what the user passed,
-    without validating (and scanning for NaN) twice. Only whole words are replaced.
-    """
-    try:
-        yield
-    except (ValueError, TypeError) as err:
-        pattern = r"(?<![\w.])(" + "|".join(re.escape(k) for k in names) + r")(?!\w)"
-        message = re.sub(pattern, lambda m: names[m.group(1)], str(err))
-        if message == str(err):
-            raise
-        raise type(err)(message) from err

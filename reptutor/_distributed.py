@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-__all__ = ["is_active", "gather_rows", "gather_labels", "all_reduce_sum"]
+__all__ = ["is_active", "gather_rows", "gather_labels", "all_reduce_sum", "all_reduce_max",
+           "total_rows"]
 
 
 def is_active() -> bool:
@@ -67,6 +68,11 @@ class _GatherRows(torch.autograd.Function):
         return grad[start : start + ctx.counts[ctx.rank]], None
 
 
+def total_rows(n_local: int, device: torch.device) -> int:
+    """The number of rows over all ranks, when each rank holds ``n_local``."""
+    return sum(_row_counts(n_local, device))
+
+
 def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Concatenate ``x`` (n_r, ...) of all ranks in rank order, with a gradient to each rank.
 
@@ -101,3 +107,10 @@ class _AllReduceSum(torch.autograd.Function):
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum ``x`` over ranks; the backward sums the incoming gradients over ranks."""
     return _AllReduceSum.apply(x)
+
+
+def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum of ``x`` over ranks, detached (for constants that cancel out)."""
+    out = x.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MAX)
+    return out

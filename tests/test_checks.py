@@ -115,19 +115,6 @@ def test_dim_size_missing_dim():
         _checks.dim_size("x", torch.zeros(3), 1, 2, "D")
 
 
-def test_renamed():
-    with pytest.raises(ValueError, match=r"^za_global and zb_global must have the same shape"):
-        with _checks.renamed({"z_a": "za_global", "z_b": "zb_global"}):
-            _checks.same_shape("z_a", torch.zeros(2, 3), "z_b", torch.zeros(2, 4))
-    # whole words only, in one pass (z_a -> z_b -> ... is not chained), and the type is kept
-    with pytest.raises(TypeError, match=r"^z_b must be a torch.Tensor, got list"):
-        with _checks.renamed({"z_a": "z_b", "z_b": "z_c"}):
-            _checks.tensor("z_a", [1.0])
-    with pytest.raises(ValueError, match=r"^z_ab must be finite"):
-        with _checks.renamed({"z_a": "x"}):
-            _checks.tensor("z_ab", torch.tensor([float("nan")]))
-
-
 def test_finite_scan_survives_an_overflowing_sum_and_cancelling_infinities():
     # The fast path sums the tensor: a finite tensor whose sum overflows must still pass, and
     # +inf with -inf (a NaN sum) must still be reported.

@@ -110,8 +110,12 @@ def dim_global_loss(scores: torch.Tensor, *, estimator: str = "jsd") -> torch.Te
         >>> dim_global_loss(f, estimator="infonce"), dim_global_loss(f, estimator="dv")
         (tensor(-0.), tensor(-0.))
     """
-    _checks.tensor("scores", scores, ndim=2)
-    _checks.square("scores", scores)
+    return _global_loss(scores, estimator, "scores")
+
+
+def _global_loss(scores: torch.Tensor, estimator: str, name: str) -> torch.Tensor:
+    _checks.tensor(name, scores, ndim=2)
+    _checks.square(name, scores)
     _checks.choice("estimator", estimator, ESTIMATORS)
     return -_estimate(scores, estimator)
 
@@ -160,10 +164,14 @@ def dim_local_loss(scores: torch.Tensor, *, estimator: str = "jsd") -> torch.Ten
         ...                    dim_global_loss(s[:, :, 0], estimator="infonce")))
         True
     """
-    _checks.tensor("scores", scores, ndim=3)
+    return _local_loss(scores, estimator, "scores")
+
+
+def _local_loss(scores: torch.Tensor, estimator: str, name: str) -> torch.Tensor:
+    _checks.tensor(name, scores, ndim=3)
     if scores.shape[0] != scores.shape[1]:
         raise ValueError(
-            f"scores must have shape (N, N, P) with one (N, N) matrix per location, got "
+            f"{name} must have shape (N, N, P) with one (N, N) matrix per location, got "
             f"{tuple(scores.shape)}"
         )
     _checks.integer("N", scores.shape[0], minimum=2)
@@ -260,10 +268,10 @@ def dim_terms(
         _checks.same_device_dtype(given[0][0], given[0][1], name, t)
     like = next(t for t in (global_scores, local_scores, prior_loss, torch.zeros(())) if t is not None)
     zero = torch.zeros((), device=like.device, dtype=like.dtype)
-    with _checks.renamed({"scores": "global_scores"}):
-        global_mi = -dim_global_loss(global_scores, estimator=estimator) if global_scores is not None else zero
-    with _checks.renamed({"scores": "local_scores"}):
-        local_mi = -dim_local_loss(local_scores, estimator=estimator) if local_scores is not None else zero
+    global_mi = (-_global_loss(global_scores, estimator, "global_scores")
+                 if global_scores is not None else zero)
+    local_mi = (-_local_loss(local_scores, estimator, "local_scores")
+                if local_scores is not None else zero)
     if global_scores is not None and local_scores is not None:  # one batch of N images
         _checks.dim_size("local_scores", local_scores, 0, global_scores.shape[0],
                          "N of global_scores")

@@ -58,29 +58,31 @@ __all__ = [
 ]
 
 _NEGATIVES = ("batch", "clip")
-# the composite functions' argument names, for messages of the two-argument losses they call
-_GLOBAL_NAMES = {"z_a": "za_global", "z_b": "zb_global"}
-_LOCAL_NAMES = {"z_a": "za_local", "z_b": "zb_local"}
+# argument names in messages: the two-argument losses' own, and the composite functions'
+_PAIR_NAMES = ("z_a", "z_b")
+_GLOBAL_NAMES = ("za_global", "zb_global")
+_LOCAL_NAMES = ("za_local", "zb_local")
 
 
-def _sequences(z_a: torch.Tensor, z_b: torch.Tensor, *, same_length: bool) -> None:
-    _checks.tensor("z_a", z_a, ndim=3)
-    _checks.tensor("z_b", z_b, ndim=3)
-    _checks.same_device_dtype("z_a", z_a, "z_b", z_b)
+def _sequences(z_a: torch.Tensor, z_b: torch.Tensor, *, same_length: bool,
+               names: tuple[str, str]) -> None:
+    a, b = names  # the caller's argument names, for the messages
+    _checks.tensor(a, z_a, ndim=3)
+    _checks.tensor(b, z_b, ndim=3)
+    _checks.same_device_dtype(a, z_a, b, z_b)
     if same_length:
-        _checks.same_shape("z_a", z_a, "z_b", z_b)
+        _checks.same_shape(a, z_a, b, z_b)
         return
     if z_a.shape[0] != z_b.shape[0]:
         raise ValueError(
-            "z_a and z_b must have the same number of clips N (dim 0), "
+            f"{a} and {b} must have the same number of clips N (dim 0), "
             f"got shapes {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
     if z_a.shape[2] != z_b.shape[2]:
         raise ValueError(
-            "z_a and z_b must have the same embedding dimension D (dim 2), "
+            f"{a} and {b} must have the same embedding dimension D (dim 2), "
             f"got shapes {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
-
 
 
 def global_contrastive_loss(
@@ -153,7 +155,13 @@ def global_contrastive_loss(
         >>> round(float(global_contrastive_loss(c, c)), 6) == round(math.log(5), 6)
         True
     """
-    _sequences(z_a, z_b, same_length=False)
+    return _global_contrastive(z_a, z_b, temperature=temperature, normalize=normalize,
+                               reduction=reduction, names=_PAIR_NAMES)
+
+
+def _global_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, *, temperature: float,
+                        normalize: bool, reduction: str, names: tuple[str, str]) -> torch.Tensor:
+    _sequences(z_a, z_b, same_length=False, names=names)
     pooled_a = z_a.mean(dim=1)  # (N, D) time average of the first modality
     pooled_b = z_b.mean(dim=1)  # (N, D) time average of the second modality
     return info_nce_loss(pooled_a, pooled_b, temperature=temperature, normalize=normalize,
@@ -236,7 +244,14 @@ def local_contrastive_loss(
         >>> torch.allclose(with_p, local_contrastive_loss(z_a, z_b, negatives="clip"))
         True
     """
-    _sequences(z_a, z_b, same_length=True)
+    return _local_contrastive(z_a, z_b, temperature=temperature, normalize=normalize,
+                              negatives=negatives, reduction=reduction, names=_PAIR_NAMES)
+
+
+def _local_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, *, temperature: float,
+                       normalize: bool, negatives: str, reduction: str,
+                       names: tuple[str, str]) -> torch.Tensor:
+    _sequences(z_a, z_b, same_length=True, names=names)
     _checks.choice("negatives", negatives, _NEGATIVES)
     _checks.choice("reduction", reduction, _REDUCTIONS)
     temperature = _checks.number("temperature", temperature, positive=True)
@@ -249,7 +264,7 @@ def local_contrastive_loss(
         return _reduce(per_step.reshape(n, t), reduction)
     if t < 2:
         raise ValueError(
-            "z_a must have at least 2 time steps for negatives='clip', "
+            f"{names[0]} must have at least 2 time steps for negatives='clip', "
             f"got shape {tuple(z_a.shape)}"
         )
     if normalize:
@@ -312,12 +327,10 @@ def global_local_terms(
         >>> [round(float(v), 4) for v in terms] == [round(math.log(4), 4), round(math.log(3), 4)]
         True
     """
-    with _checks.renamed(_GLOBAL_NAMES):
-        glob = global_contrastive_loss(za_global, zb_global, temperature=temperature,
-                                       normalize=normalize)
-    with _checks.renamed(_LOCAL_NAMES):
-        loc = local_contrastive_loss(za_local, zb_local, temperature=temperature,
-                                     normalize=normalize, negatives=negatives)
+    glob = _global_contrastive(za_global, zb_global, temperature=temperature,
+                               normalize=normalize, reduction="mean", names=_GLOBAL_NAMES)
+    loc = _local_contrastive(za_local, zb_local, temperature=temperature, normalize=normalize,
+                             negatives=negatives, reduction="mean", names=_LOCAL_NAMES)
     return GlobalLocalTerms(glob, loc)
 
 
@@ -378,14 +391,13 @@ def global_local_loss(
         raise ValueError("global_weight and local_weight must not both be 0 (nothing to train)")
     parts = []
     if global_weight > 0:
-        with _checks.renamed(_GLOBAL_NAMES):
-            parts.append(global_weight * global_contrastive_loss(
-                za_global, zb_global, temperature=temperature, normalize=normalize))
+        parts.append(global_weight * _global_contrastive(
+            za_global, zb_global, temperature=temperature, normalize=normalize,
+            reduction="mean", names=_GLOBAL_NAMES))
     if local_weight > 0:
-        with _checks.renamed(_LOCAL_NAMES):
-            parts.append(local_weight * local_contrastive_loss(
-                za_local, zb_local, temperature=temperature, normalize=normalize,
-                negatives=negatives))
+        parts.append(local_weight * _local_contrastive(
+            za_local, zb_local, temperature=temperature, normalize=normalize,
+            negatives=negatives, reduction="mean", names=_LOCAL_NAMES))
     return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
 

@@ -46,29 +46,15 @@ _DENSE_CELLS = 1 << 24
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation helpers (integer factor matrices are not covered by the shared 1-D `labels` check).
+# Validation helpers (factor matrices: the shared integer check plus a row count).
 # ---------------------------------------------------------------------------------------------
 def _integer_matrix(name: str, x: object, *, n: int | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integers, got {_checks._describe(x)}")
-    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-        raise TypeError(f"{name} must have an integer dtype (e.g. torch.long), got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (N, M), got shape {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    _checks.integers(name, x, ndim=2, layout="(N, M)")
     if n is not None and x.shape[0] != n:
         raise ValueError(
             f"{name} must have {n} rows (one per sample of the codes), got shape {tuple(x.shape)}"
         )
     return x
-
-
-def _same_device(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
-    if a.device != b.device:
-        raise ValueError(
-            f"{name_a} and {name_b} must be on the same device, got {a.device} and {b.device}"
-        )
 
 
 def _dense_ids(x: torch.Tensor) -> torch.Tensor:
@@ -226,7 +212,7 @@ def discrete_mutual_info(codes_discrete: torch.Tensor, factors: torch.Tensor) ->
     """
     _integer_matrix("codes_discrete", codes_discrete)
     _integer_matrix("factors", factors, n=codes_discrete.shape[0])
-    _same_device("codes_discrete", codes_discrete, "factors", factors)
+    _checks.same_device("codes_discrete", codes_discrete, "factors", factors)
     return _mutual_info_pairs(_dense_ids(codes_discrete), _dense_ids(factors))
 
 
@@ -344,7 +330,7 @@ def mig(codes: torch.Tensor, factors: torch.Tensor, *, bins: int = 20) -> MIGRes
             f"got shape {tuple(codes.shape)}"
         )
     _integer_matrix("factors", factors, n=codes.shape[0])
-    _same_device("codes", codes, "factors", factors)
+    _checks.same_device("codes", codes, "factors", factors)
     ids = _dense_ids(factors)  # (N, M)
     entropy = _entropy_columns(ids)  # (M,) H(v_m)
     constant = (entropy == 0).nonzero().flatten().tolist()
@@ -489,7 +475,7 @@ def factor_vae_score(
     num_factors = _checks.integer("num_factors", num_factors, minimum=1)
     _checks.labels("fixed_factor", fixed_factor, n=codes.shape[0], num_classes=num_factors,
                    bound_name="num_factors")
-    _same_device("codes", codes, "fixed_factor", fixed_factor)
+    _checks.same_device("codes", codes, "fixed_factor", fixed_factor)
     num_train = _checks.integer("num_train", num_train, minimum=1, maximum=codes.shape[0] - 1)
     threshold = _checks.number("threshold", threshold, nonnegative=True)
 

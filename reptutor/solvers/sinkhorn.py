@@ -263,7 +263,7 @@ def sinkhorn_knopp(
     if not isinstance(distributed, bool):
         raise TypeError(f"distributed must be a bool, got {type(distributed).__name__} {distributed!r}")
     ranks = _Ranks(distributed and _distributed.is_active())
-    n_total = ranks.sum_int(log_p.shape[-2])  # samples over all ranks
+    n_total = ranks.total(log_p.shape[-2], log_p.device)  # samples over all ranks
     r = _marginal("r", r, log_p, -1, "cluster (column)")
     c = _marginal("c", c, log_p, -2, "sample (row)", size=n_total)
     mass_r, mass_c = r.sum(-1), ranks.sum(c.sum(-1).detach())  # () or (B,)
@@ -304,14 +304,8 @@ class _Ranks:
     def __init__(self, active: bool) -> None:
         self.active = active
 
-    def sum_int(self, n: int) -> int:
-        if not self.active:
-            return n
-        t = torch.tensor([n], dtype=torch.long)
-        if torch.distributed.get_backend() == "nccl":  # pragma: no cover - needs GPUs
-            t = t.cuda()
-        torch.distributed.all_reduce(t)
-        return int(t)
+    def total(self, n: int, device: torch.device) -> int:
+        return _distributed.total_rows(n, device) if self.active else n
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         """Sum over ranks, with a gradient (the sum of the ranks' incoming gradients)."""
@@ -319,11 +313,7 @@ class _Ranks:
 
     def max(self, x: torch.Tensor) -> torch.Tensor:
         """Maximum over ranks, no gradient (used for constants that cancel out)."""
-        if not self.active:
-            return x
-        out = x.detach().clone()
-        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.MAX)
-        return out
+        return _distributed.all_reduce_max(x) if self.active else x
 
     def logsumexp(self, x: torch.Tensor) -> torch.Tensor:
         """``log(sum over ranks of exp(x))``, element-wise, with a gradient."""
@@ -374,11 +364,13 @@ def _exp_(x: torch.Tensor, *, inplace: bool, flush: bool = True) -> torch.Tensor
     floor = math.log(torch.finfo(x.dtype).tiny) + 1.0
     if inplace:
         x.clamp_min_(floor).exp_()
-        if not flush:
-            return x
-        return torch.nn.functional.threshold_(x, float(torch.tensor(floor, dtype=x.dtype).exp()), 0.0)
-    y = x.clamp_min(floor).exp()
-    return torch.nn.functional.threshold(y, float(torch.tensor(floor, dtype=x.dtype).exp()), 0.0)
+    else:
+        x = x.clamp_min(floor).exp()
+    if not flush:
+        return x
+    flushed = float(torch.tensor(floor, dtype=x.dtype).exp())  # what a clamped entry became
+    threshold = torch.nn.functional.threshold_ if inplace else torch.nn.functional.threshold
+    return threshold(x, flushed, 0.0)
 
 
 class _Workspace:
