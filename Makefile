@@ -14,10 +14,12 @@ export MKL_NUM_THREADS ?= 1
 env: $(STAMP)
 
 $(STAMP): requirements/lock.txt pyproject.toml
+	@echo "Creating the environment in $(VENV) from requirements/lock.txt (first run only; about 2 minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+	@echo "Environment ready."
 
 ## Build the rendered book into _build/html, executing every chapter (cached between builds).
 book: $(STAMP)

@@ -31,8 +31,13 @@ def tensor(
     floating: bool = True,
     finite: bool = True,
     min_rows: int = 1,
+    allow_empty: bool = False,
 ) -> torch.Tensor:
-    """Check that ``x`` is a torch tensor with the expected rank, a float dtype, finite values."""
+    """Check that ``x`` is a torch tensor with the expected rank, a float dtype, finite values.
+
+    ``min_rows`` is checked by :func:`rows`; ``allow_empty=True`` (with ``min_rows=0``) accepts
+    a tensor with no elements, as ``torch.nn`` layers do.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {_describe(x)}")
     if ndim is not None:
@@ -42,11 +47,9 @@ def tensor(
             raise ValueError(f"{name} must be {want}, got shape {tuple(x.shape)}")
     if floating and not (x.is_floating_point()):
         raise TypeError(f"{name} must have a floating-point dtype, got {x.dtype}")
-    if x.ndim >= 1 and x.shape[0] < min_rows:
-        raise ValueError(
-            f"{name} must have at least {min_rows} row(s) along dim 0, got shape {tuple(x.shape)}"
-        )
-    if x.numel() == 0:
+    if x.ndim >= 1:
+        rows(name, x, min_rows)
+    if x.numel() == 0 and not allow_empty:
         raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
     # (a meta tensor has no values to scan: device checks downstream still see it)
     scan = finite and x.is_floating_point() and x.device.type != "meta"
@@ -83,6 +86,63 @@ def same_device_dtype(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
         raise TypeError(
             f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}"
         )
+
+
+def rows(name: str, x: torch.Tensor, minimum: int, why: str | None = None, *,
+         dim: int = 0) -> torch.Tensor:
+    """Check that ``x`` has at least ``minimum`` rows (entries along ``dim``).
+
+    ``why`` says what needs them, e.g. ``"a variance needs 2 samples"``. The message names
+    the argument and its shape, never a shape letter alone:
+    ``"scores must have at least 2 rows (...), got shape (1, 5)"``.
+    """
+    if x.ndim == 0 or not -x.ndim <= dim < x.ndim or x.shape[dim] < minimum:
+        noun = "row" if minimum == 1 else "rows"
+        where = "" if x.ndim == 0 or dim % x.ndim == 0 else f" along dim {dim % x.ndim}"
+        reason = f" ({why})" if why else ""
+        raise ValueError(
+            f"{name} must have at least {minimum} {noun}{where}{reason}, got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def views(
+    name_a: str, a: Any, name_b: str, b: Any, *, ndim: int = 2, min_rows: int = 1,
+    why: str | None = None,
+) -> None:
+    """Check two views of one batch: finite float tensors of rank ``ndim``, each with at least
+    ``min_rows`` rows (``why`` says what needs them), of one shape, device and dtype."""
+    tensor(name_a, a, ndim=ndim, min_rows=0)
+    tensor(name_b, b, ndim=ndim, min_rows=0)
+    rows(name_a, a, min_rows, why)
+    rows(name_b, b, min_rows, why)
+    same_shape(name_a, a, name_b, b)
+    same_device_dtype(name_a, a, name_b, b)
+
+
+def module_input(name: str, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Check that a model's input lives on the device of its parameters, with their dtype.
+
+    ``weight`` is the parameter that ``x`` meets first (a model's parameters share one device
+    and dtype). Under :func:`torch.autocast` on the input's device the floating dtypes may differ
+    (autocast casts inside the layers).
+    """
+    if x.device != weight.device:
+        raise ValueError(
+            f"{name} must be on the model's device {weight.device}, got {name} on {x.device} "
+            f"(move the input with .to({str(weight.device)!r}) or the model with "
+            f".to({str(x.device)!r}))"
+        )
+    if not x.is_floating_point() or (
+        x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type)
+    ):
+        fix = f"convert the input with .to({weight.dtype})"
+        if x.is_floating_point():
+            fix += f" or the model with .to({x.dtype})"
+        raise TypeError(
+            f"{name} must have the model's dtype {weight.dtype}, got {x.dtype} ({fix})"
+        )
+    return x
 
 
 def dim_size(name: str, x: torch.Tensor, dim: int, size: int, what: str) -> None:
@@ -146,6 +206,43 @@ def integer(name: str, value: Any, *, minimum: int | None = None, maximum: int |
     return value
 
 
+def integer_sequence(
+    name: str, value: Any, *, minimum: int | None = None, length: int | None = None,
+) -> list[int]:
+    """Check a sequence of integers (each checked by :func:`integer` as ``name[i]``)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence of integers, got {_describe(value)}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must hold {length} integers, got {len(value)}: {value!r}"[:200])
+    return [integer(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(value)]
+
+
+def boolean(name: str, value: Any) -> bool:
+    """Check a bool option: ``True``/``False`` or a NumPy bool (``1``, ``"yes"``, ``None`` fail)."""
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}")
+    return value
+
+
+def generator(
+    name: str, value: Any, *, device: torch.device | str | None = None, of: str = "the data",
+) -> torch.Generator:
+    """Check a :class:`torch.Generator`; with ``device``, that it draws on that device's type.
+
+    ``of`` names what the device belongs to (``"x"``, ``"the data"``, ``"the model"``).
+    """
+    if not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator, got {_describe(value)}")
+    if device is not None and value.device.type != torch.device(device).type:
+        raise ValueError(
+            f"{name} must be on {of}'s device ({torch.device(device)}), got a generator on "
+            f"{value.device}"
+        )
+    return value
+
+
 def choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """Check that ``value`` is one of ``choices``; the message lists the valid options."""
     options = tuple(choices)
@@ -162,15 +259,20 @@ def string(name: str, value: Any) -> str:
     return value
 
 
-def integers(name: str, x: Any, *, ndim: int, layout: str, what: str = "integers") -> torch.Tensor:
-    """Check a non-empty integer (not bool) tensor of rank ``ndim``; ``layout`` names its axes."""
+def integers(
+    name: str, x: Any, *, ndim: int, layout: str, what: str = "integers", allow_empty: bool = False,
+) -> torch.Tensor:
+    """Check a non-empty integer (not bool) tensor of rank ``ndim``; ``layout`` names its axes.
+
+    ``allow_empty=True`` accepts a tensor without elements (e.g. ``(N, 0)``: no columns).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of {what}, got {_describe(x)}")
     if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
         raise TypeError(f"{name} must have an integer dtype (e.g. torch.long), got {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")
-    if x.numel() == 0:
+    if x.numel() == 0 and not allow_empty:
         raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
     return x
 

@@ -16,7 +16,14 @@ gradient of the sum of all ranks' outputs. When every rank returns the same glob
 ``DistributedDataParallel`` averages gradients over ranks, which divides it back.
 
 :func:`is_active` is the only switch: with no initialised group, or a group of one rank, the
-losses never call a collective.
+losses never call a collective. Every public function that can use the group takes
+``distributed: bool = False`` (off by default: a collective that only some ranks reach, e.g. a
+loss logged on rank 0, would wait forever) and acts on ``distributed and is_active()``.
+:class:`Ranks` bundles the cross-rank reductions for code that needs several of them.
+
+The backward of each collective is written with the collectives themselves (as in
+``torch.distributed.nn``), so it is differentiable again: second derivatives (a gradient penalty
+under data parallelism) follow the same sum-over-ranks convention.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["is_active", "gather_rows", "gather_labels", "all_reduce_sum", "all_reduce_max",
-           "total_rows"]
+           "total_rows", "Ranks"]
 
 
 def is_active() -> bool:
@@ -61,9 +68,9 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         # The rows of this rank were used by every rank's loss: sum the gradients over ranks,
-        # then keep this rank's slice.
-        grad = grad.contiguous()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        # then keep this rank's slice. Written with _AllReduceSum (not an in-place all_reduce)
+        # so that under create_graph=True the result is differentiable again.
+        grad = _AllReduceSum.apply(grad)
         start = sum(ctx.counts[: ctx.rank])
         return grad[start : start + ctx.counts[ctx.rank]], None
 
@@ -93,15 +100,15 @@ def gather_labels(y: torch.Tensor) -> torch.Tensor:
 class _AllReduceSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):  # type: ignore[override]
-        out = x.clone()
+        out = x.clone(memory_format=torch.contiguous_format)
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        grad = grad.clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)  # d(sum over ranks of outputs)/dx
-        return grad
+        # d(sum over ranks of outputs)/dx is the all-reduce of the incoming gradients; applying
+        # the function itself keeps it differentiable (double backward, create_graph=True).
+        return _AllReduceSum.apply(grad)
 
 
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
@@ -114,3 +121,34 @@ def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
     out = x.detach().clone()
     dist.all_reduce(out, op=dist.ReduceOp.MAX)
     return out
+
+
+class Ranks:
+    """The cross-rank reductions of an algorithm over rows split across ranks.
+
+    Each is the identity when not ``active`` (no group, one rank, or ``distributed=False``), so
+    the algorithm is written once: ``ranks = Ranks(distributed and is_active())``.
+    """
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def total(self, n: int, device: torch.device) -> int:
+        """The number of rows over all ranks when this rank holds ``n``."""
+        return total_rows(n, device) if self.active else n
+
+    def sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum over ranks, with a gradient (the sum of the ranks' incoming gradients)."""
+        return all_reduce_sum(x) if self.active else x
+
+    def max(self, x: torch.Tensor) -> torch.Tensor:
+        """Maximum over ranks, no gradient (used for constants that cancel out)."""
+        return all_reduce_max(x) if self.active else x
+
+    def logsumexp(self, x: torch.Tensor) -> torch.Tensor:
+        """``log(sum over ranks of exp(x))``, element-wise, with a gradient."""
+        if not self.active:
+            return x
+        m = self.max(x)
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+        return m + self.sum(torch.exp(x - m)).log()

@@ -106,6 +106,7 @@ def history(hist, terms: Sequence[str] = ("loss",), *, theory: Mapping[str, floa
 
     ``theory`` maps a term name to its predicted optimum, drawn as a dashed line.
     """
+    _checks.boolean("logy", logy)
     if ax is None:
         _, ax = subplots()
     for name in terms:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from typing import Any, TypeVar
 
 import numpy as np
@@ -29,9 +30,13 @@ import torch
 
 from reptutor import _checks
 
-__all__ = ["device", "scale", "pick", "seed_everything", "generator", "glue", "SCALES"]
+__all__ = ["device", "scale", "pick", "seed_everything", "generator", "glue", "SCALES", "GLUE_KEY"]
 
 SCALES = ("ci", "full")
+#: A glue key: the paper id, then one or more dot-separated lowercase segments, e.g.
+#: ``P07.trained-gap`` or ``P07.trained-gap.seeds-0-4`` (a claim id is the one-segment case, see
+#: :data:`reptutor.claims.CLAIM_ID`, so a claim's value is glued under its own id).
+GLUE_KEY = re.compile(r"^P\d{2}\.[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$")
 T = TypeVar("T")
 
 
@@ -192,10 +197,35 @@ def glue(name: str, value: Any) -> Any:
     Calls :func:`myst_nb.glue` when myst-nb is installed (the book build) and does nothing
     otherwise (Colab), so numbers in the text always come from the computation.
 
+    Args:
+        name: the key, matching :data:`GLUE_KEY`: the chapter's paper id, a dot, then lowercase
+            segments of letters, digits and hyphens separated by dots (``"P07.log-k"``,
+            ``"P07.trained-gap.seeds-0-4"``), the pattern of claim ids extended by sub-keys.
+        value: a number, string, 0-d tensor or NumPy scalar (tensors and NumPy scalars are
+            converted to Python numbers; larger tensors to arrays).
+
     Returns:
-        ``value``, unchanged.
+        ``value``, unchanged (converted as above).
+
+    Raises:
+        TypeError: if ``name`` is not a non-empty string.
+        ValueError: if ``name`` does not match :data:`GLUE_KEY`.
+
+    Examples:
+        >>> glue("P07.k-needed", 3.5)
+        3.5
+        >>> glue("p07-k-needed", 3.5)
+        Traceback (most recent call last):
+            ...
+        ValueError: name must be a glue key: ... got 'p07-k-needed'
     """
     _checks.string("name", name)
+    if not GLUE_KEY.match(name):
+        raise ValueError(
+            "name must be a glue key: a paper id, a dot and lowercase dot-separated segments of "
+            "letters, digits and hyphens (e.g. 'P07.trained-gap' or 'P07.trained-gap.seeds-0-4'), "
+            f"got {name!r}"
+        )
     if isinstance(value, torch.Tensor):
         value = value.item() if value.numel() == 1 else value.detach().cpu().numpy()
     elif isinstance(value, np.generic):

@@ -76,6 +76,10 @@ def iterate_minibatches(
                 f"data[{i}] must have {n} rows like data[0], got shape {tuple(t.shape)}"
             )
     _checks.integer("batch_size", batch_size, minimum=1)
+    _checks.boolean("shuffle", shuffle)
+    _checks.boolean("drop_last", drop_last)
+    if generator is not None:
+        _checks.generator("generator", generator)
     return _minibatches(data, tensors, n, batch_size, shuffle, generator, drop_last)
 
 
@@ -171,6 +175,9 @@ def fit(
         _checks.integer("epochs", epochs, minimum=1)
     _checks.integer("batch_size", batch_size, minimum=1)
     _checks.integer("log_every", log_every, minimum=1)
+    _checks.boolean("progress", progress)
+    if generator is not None:
+        _checks.generator("generator", generator)
     params = list(model.parameters())
     dev = params[0].device if params else torch.device("cpu")
     if optimizer is None:

@@ -5,6 +5,8 @@ from sklearn.datasets import load_digits
 
 from reptutor.data import augment_digits, load_digits_tensors
 
+import _validation as V
+
 F64 = torch.float64
 
 
@@ -63,3 +65,15 @@ def test_augment_errors():
         augment_digits(x, g, noise_std=-0.1)
     with pytest.raises(TypeError, match="x must have a floating-point dtype"):
         augment_digits(torch.zeros(4, 64, dtype=torch.long), g)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.load_digits_tensors", lambda: {}, (
+        V.custom("type", "dtype", lambda k: torch.long, V.all_of("dtype", "floating", "int64"),
+                 error=TypeError),)),
+    V.Entry("data.augment_digits", lambda: {"x": V.randn(4, 64), "generator": V.gen()}, (
+        V.rank("x"), V.custom("shape", "x", lambda k: k["x"][:, :63], V.all_of("x", "64", r"\(4, 63\)")),
+        V.empty("x"), V.nonfinite("x"), V.nonpositive("max_shift", -1), V.nonpositive("noise_std", -1),
+        V.wrong_type("x"), V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+]

@@ -8,13 +8,14 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
+import reptutor.data as DATA
 from reptutor.data import CorrelatedGaussian, ar1_covariance
 
+import _robustness as R
+import _validation as V
+from _helpers import gen
+
 F64 = torch.float64
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def joint_cov(g: CorrelatedGaussian) -> np.ndarray:
@@ -274,3 +275,49 @@ def test_gradcheck_log_density_ratios():
     cand = g.conditional_sample(y.detach(), 1, 3, 2, gen(19)).requires_grad_(True)
     assert torch.autograd.gradcheck(
         lambda a, b, c: g.conditional_log_density_ratio(a, b, c, 1, 3), (x, y, cand))
+
+
+def test_log_density_ratio_refuses_unbroadcastable_batches():
+    # 5 and 6 rows are neither paired nor all pairs (torch raised "The size of tensor a (5)...")
+    gauss = CorrelatedGaussian(2, rho=0.5)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(5, 2, generator=g), torch.randn(6, 2, generator=g)
+    with pytest.raises(ValueError, match=r"^x and y must have broadcastable leading shapes .*, "
+                                         r"got shapes \(5, 2\) and \(6, 2\)$"):
+        gauss.log_density_ratio(x, y)
+    # broadcasting to all pairs stays valid and is the score matrix
+    torch.testing.assert_close(gauss.log_density_ratio(x[:, None], y[None]), gauss.score_matrix(x, y))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.CorrelatedGaussian", lambda: {"dim": 2, "rho": 0.5,
+                                                "x": V.randn(5, 2), "y": V.randn(5, 2, seed=1)}, (
+        V.nonpositive("dim"), V.out_of_range("rho", 1.0, "between -1 and 1"), V.empty("x", "y"),
+        V.wrong_type("dim", lambda x: 2.0, "integer"),
+        V.shape("y", lambda k: k["y"][:, :1]), V.nonfinite("x"), V.rank("x", lambda x: x[0, 0]),
+        V.custom("shape", "y", lambda k: k["y"][:4],
+                 V.all_of(V.named("x"), V.named("y"), "broadcastable", r"\(5, 2\)", r"\(4, 2\)")),
+        V.dtype_mismatch("x", "y"), V.device_mismatch("x", "y")),
+        ctor=("dim", "rho"), method="log_density_ratio"),
+    V.Entry("data.ar1_covariance", lambda: {"dim": 3, "phi": 0.5}, (
+        V.nonpositive("dim"), V.out_of_range("phi", 1.0, "between -1 and 1"),
+        V.wrong_type("dim", lambda x: 3.0, "integer"),
+        # an integer dtype rounded phi^|i-j| to 0 / 1 silently before
+        V.custom("type", "dtype", lambda k: torch.int64, V.all_of("dtype", "floating", "int64"),
+                 error=TypeError))),
+]
+
+
+def _cg():
+    return DATA.CorrelatedGaussian(R.D, rho=0.6)
+
+
+
+LINALG = {
+    # computes its whitening in float64 and the ratio in the inputs' dtype (no factorisation of
+    # the inputs): not equal to float32 rounded, but no raw error, and meta is supported
+    "data.CorrelatedGaussian": R.LinalgCase(lambda dt: R.pair(dt),
+                                            lambda x, y: _cg().log_density_ratio(x, y),
+                                            exact=False, meta="support"),
+}

@@ -6,14 +6,13 @@ import torch
 
 from reptutor.data import SHAPE_CLASSES, make_shapes, make_textures
 
-
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
+import _validation as V
+from _helpers import gen
 
 
 # ------------------------------------------------------------------ closed forms
 def test_shapes_noise_free_images_are_masks_times_contrast():
-    d = make_shapes(300, _g(), noise_std=0.0)
+    d = make_shapes(300, gen(), noise_std=0.0)
     values = d.x.flatten(1)
     on = values > 0
     # every pixel is 0 or the image's contrast; the shape is never empty
@@ -31,7 +30,7 @@ def test_shapes_noise_free_images_are_masks_times_contrast():
 
 def test_disc_area_matches_pi_r_squared():
     # a filled disc covers about pi r^2 pixels (lattice error O(r)); averaged over many discs
-    d = make_shapes(2000, _g(1), noise_std=0.0)
+    d = make_shapes(2000, gen(1), noise_std=0.0)
     disc = d.y == SHAPE_CLASSES.index("disc")
     area = (d.x.flatten(1)[disc] > 0).sum(1).double()
     ratio = (area / (math.pi * d.radius[disc].double() ** 2)).mean().item()
@@ -39,7 +38,7 @@ def test_disc_area_matches_pi_r_squared():
 
 
 def test_textures_closed_form_without_noise():
-    d = make_textures(50, _g(2), noise_std=0.0, square_intensity=0.0)
+    d = make_textures(50, gen(2), noise_std=0.0, square_intensity=0.0)
     rows = torch.arange(16.0).view(1, 16, 1)
     cols = torch.arange(16.0).view(1, 1, 16)
     theta = d.y.double() * math.pi / 4
@@ -50,7 +49,7 @@ def test_textures_closed_form_without_noise():
 
 
 def test_textures_square_is_where_the_position_says():
-    d = make_textures(100, _g(3), noise_std=0.0, amplitude=0.0, square_intensity=1.0)
+    d = make_textures(100, gen(3), noise_std=0.0, amplitude=0.0, square_intensity=1.0)
     assert bool(((d.x.flatten(1) > 0).sum(1) == 9).all())  # a 3x3 square, nothing else
     ink = d.x[:, 0]
     rows = (ink.sum(2) * torch.arange(16.0)).sum(1) / ink.sum((1, 2))  # centre of mass
@@ -60,12 +59,12 @@ def test_textures_square_is_where_the_position_says():
 
 # ------------------------------------------------------------------ factor ranges and balance
 def test_factor_ranges():
-    d = make_shapes(1000, _g(4), min_radius=2.0, max_radius=3.0, num_classes=4)
+    d = make_shapes(1000, gen(4), min_radius=2.0, max_radius=3.0, num_classes=4)
     assert d.y.min() >= 0 and d.y.max() <= 3 and len(d.y.unique()) == 4
     assert bool(((d.radius >= 2.0) & (d.radius <= 3.0)).all())
     assert bool(((d.position >= 3.0) & (d.position <= 12.0)).all())
     assert bool(((d.contrast >= 0.5) & (d.contrast <= 1.0)).all())
-    t = make_textures(1000, _g(5), num_classes=3)
+    t = make_textures(1000, gen(5), num_classes=3)
     assert len(t.y.unique()) == 3
     assert bool(((t.phase >= 0) & (t.phase < 2 * math.pi)).all())
     assert bool(((t.wavelength >= 3.0) & (t.wavelength <= 5.0)).all())
@@ -76,17 +75,17 @@ def test_factor_ranges():
 
 
 def test_noise_level():
-    d = make_textures(400, _g(6), amplitude=0.0, square_intensity=0.0, noise_std=0.2)
+    d = make_textures(400, gen(6), amplitude=0.0, square_intensity=0.0, noise_std=0.2)
     assert d.x.std().item() == pytest.approx(0.2, rel=0.02)  # 102,400 draws: SE ~ 0.2%
 
 
 def test_reproducible_and_dtype():
-    a, b = make_shapes(20, _g(7)), make_shapes(20, _g(7))
+    a, b = make_shapes(20, gen(7)), make_shapes(20, gen(7))
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
-    c = make_textures(20, _g(7), dtype=torch.float64)
+    c = make_textures(20, gen(7), dtype=torch.float64)
     assert c.x.dtype == torch.float64 and c.position.dtype == torch.float64
     assert c.y.dtype == torch.long
-    assert make_shapes(3, _g(), image_size=32).x.shape == (3, 1, 32, 32)
+    assert make_shapes(3, gen(), image_size=32).x.shape == (3, 1, 32, 32)
 
 
 # ------------------------------------------------------------------ error messages
@@ -96,22 +95,34 @@ def test_errors():
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         make_textures(3, None)
     with pytest.raises(ValueError, match="n must be >= 1"):
-        make_shapes(0, _g())
+        make_shapes(0, gen())
     with pytest.raises(ValueError, match=r"image_size must be >= 2 \* max_radius \+ 2 = 11"):
-        make_shapes(3, _g(), image_size=8)
+        make_shapes(3, gen(), image_size=8)
     with pytest.raises(ValueError, match="max_radius must be >= 3.0"):
-        make_shapes(3, _g(), min_radius=3.0, max_radius=2.0)
+        make_shapes(3, gen(), min_radius=3.0, max_radius=2.0)
     with pytest.raises(ValueError, match="num_classes must be <= 6"):
-        make_shapes(3, _g(), num_classes=7)
+        make_shapes(3, gen(), num_classes=7)
     with pytest.raises(ValueError, match="noise_std must be >= 0"):
-        make_shapes(3, _g(), noise_std=-0.1)
+        make_shapes(3, gen(), noise_std=-0.1)
     with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
-        make_shapes(3, _g(), dtype=torch.int64)
+        make_shapes(3, gen(), dtype=torch.int64)
     with pytest.raises(ValueError, match="square_size must be smaller than image_size"):
-        make_textures(3, _g(), image_size=4, square_size=4)
+        make_textures(3, gen(), image_size=4, square_size=4)
     with pytest.raises(ValueError, match="max_wavelength must be >= 3.0"):
-        make_textures(3, _g(), max_wavelength=2.0)
+        make_textures(3, gen(), max_wavelength=2.0)
     with pytest.raises(ValueError, match="num_classes must be >= 2"):
-        make_textures(3, _g(), num_classes=1)
+        make_textures(3, gen(), num_classes=1)
     with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
-        make_textures(3, _g(), dtype=torch.int32)
+        make_textures(3, gen(), dtype=torch.int32)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.make_shapes", lambda: {"n": 4, "generator": V.gen()}, (
+        V.nonpositive("n"), V.nonpositive("noise_std", -1), V.nonpositive("min_radius"),
+        V.out_of_range("num_classes", 7, "<= 6"),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+    V.Entry("data.make_textures", lambda: {"n": 4, "generator": V.gen()}, (
+        V.nonpositive("n"), V.nonpositive("noise_std", -1), V.nonpositive("min_wavelength"),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+]

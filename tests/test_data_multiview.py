@@ -6,13 +6,12 @@ import torch
 
 from reptutor.data import MultiviewData, make_multiview
 
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+import _validation as V
+from _helpers import gen
 
 
 def test_shapes_dtypes_and_determinism():
-    d = make_multiview(50, generator=_gen(), n_views=3, n_classes=5, shared_dim=2, nuisance_dim=3,
+    d = make_multiview(50, generator=gen(), num_views=3, num_classes=5, shared_dim=2, nuisance_dim=3,
                        private_dim=1, obs_dim=7)
     assert isinstance(d, MultiviewData)
     assert d.views.shape == (3, 50, 7) and d.views.dtype == torch.float32
@@ -21,18 +20,18 @@ def test_shapes_dtypes_and_determinism():
     assert d.nuisance.shape == (50, 3)
     assert d.prototypes.shape == (5, 2)
     assert d.mixing.shape == (3, 2 + 3 + 1, 7)
-    again = make_multiview(50, generator=_gen(), n_views=3, n_classes=5, shared_dim=2,
+    again = make_multiview(50, generator=gen(), num_views=3, num_classes=5, shared_dim=2,
                            nuisance_dim=3, private_dim=1, obs_dim=7)
     for a, b in zip(d, again):
         assert torch.equal(a, b)
-    other = make_multiview(50, generator=_gen(1), n_views=3, n_classes=5, shared_dim=2,
+    other = make_multiview(50, generator=gen(1), num_views=3, num_classes=5, shared_dim=2,
                            nuisance_dim=3, private_dim=1, obs_dim=7)
     assert not torch.equal(d.views, other.views)
 
 
 def test_dtype_is_a_cast_of_the_float64_draw():
-    d64 = make_multiview(30, generator=_gen(), dtype=torch.float64)
-    d32 = make_multiview(30, generator=_gen(), dtype=torch.float32)
+    d64 = make_multiview(30, generator=gen(), dtype=torch.float64)
+    d32 = make_multiview(30, generator=gen(), dtype=torch.float32)
     assert d64.views.dtype == torch.float64
     torch.testing.assert_close(d32.views, d64.views.float())
     assert torch.equal(d32.labels, d64.labels)
@@ -42,7 +41,7 @@ def test_reconstruct_views_from_ground_truth():
     # Without jitter, private noise and observation noise, a view in S is exactly
     # tanh([mu_y; s_u u; 0] A_k): the returned factors and sensors reproduce it.
     s_u = 2.0
-    d = make_multiview(40, generator=_gen(3), n_views=3, class_noise=0.0, private_scale=0.0,
+    d = make_multiview(40, generator=gen(3), num_views=3, class_noise=0.0, private_scale=0.0,
                        obs_noise=0.0, nuisance_scale=s_u, nuisance_views=(0, 2),
                        dtype=torch.float64)
     h = torch.cat([d.prototypes[d.labels], s_u * d.nuisance,
@@ -54,7 +53,7 @@ def test_reconstruct_views_from_ground_truth():
 
 
 def test_class_only_world_is_a_function_of_the_label():
-    d = make_multiview(200, generator=_gen(), nuisance_scale=0.0, class_noise=0.0,
+    d = make_multiview(200, generator=gen(), nuisance_scale=0.0, class_noise=0.0,
                        private_scale=0.0, obs_noise=0.0)
     for c in d.labels.unique():
         rows = d.views[:, d.labels == c]  # (V, N_c, D)
@@ -66,7 +65,7 @@ def test_only_views_in_s_share_the_nuisance():
     # given the class. Correlations of independent variables over ~2,000 samples per class are
     # O(1/sqrt(2000)) ~ 0.02; the threshold 0.12 allows the max over 16 x 16 coordinate pairs
     # (about 4.4 standard errors).
-    d = make_multiview(20_000, generator=_gen(), n_classes=10, dtype=torch.float64)
+    d = make_multiview(20_000, generator=gen(), num_classes=10, dtype=torch.float64)
 
     def max_within_class_corr(a, b):
         worst = 0.0
@@ -84,7 +83,7 @@ def test_only_views_in_s_share_the_nuisance():
 
 def test_marginals():
     n = 20_000
-    d = make_multiview(n, generator=_gen(), n_classes=4, dtype=torch.float64)
+    d = make_multiview(n, generator=gen(), num_classes=4, dtype=torch.float64)
     # Labels uniform: each count ~ Binomial(n, 1/4), sd ~ 61; allow 5 sd.
     counts = torch.bincount(d.labels, minlength=4).double()
     assert float((counts - n / 4).abs().max()) < 5 * math.sqrt(n * 0.25 * 0.75)
@@ -95,7 +94,7 @@ def test_marginals():
 
 
 def test_edge_cases():
-    d = make_multiview(5, generator=_gen(), n_views=1, nuisance_views=(), nuisance_dim=0,
+    d = make_multiview(5, generator=gen(), num_views=1, nuisance_views=(), nuisance_dim=0,
                        private_dim=0)
     assert d.views.shape == (1, 5, 16) and d.nuisance.shape == (5, 0)
 
@@ -104,18 +103,26 @@ def test_errors():
     with pytest.raises(TypeError, match="generator must be a torch.Generator, got int"):
         make_multiview(10, generator=0)
     with pytest.raises(ValueError, match="n must be >= 1, got 0"):
-        make_multiview(0, generator=_gen())
-    with pytest.raises(ValueError, match="n_classes must be >= 2, got 1"):
-        make_multiview(10, generator=_gen(), n_classes=1)
+        make_multiview(0, generator=gen())
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
+        make_multiview(10, generator=gen(), num_classes=1)
     with pytest.raises(TypeError, match="obs_dim must be an integer, got float 4.0"):
-        make_multiview(10, generator=_gen(), obs_dim=4.0)
+        make_multiview(10, generator=gen(), obs_dim=4.0)
     with pytest.raises(ValueError, match="nuisance_scale must be >= 0, got -1.0"):
-        make_multiview(10, generator=_gen(), nuisance_scale=-1.0)
+        make_multiview(10, generator=gen(), nuisance_scale=-1.0)
     with pytest.raises(ValueError, match=r"nuisance_views\[1\] must be <= 3, got 4"):
-        make_multiview(10, generator=_gen(), nuisance_views=(0, 4))
+        make_multiview(10, generator=gen(), nuisance_views=(0, 4))
     with pytest.raises(ValueError, match=r"nuisance_views must not repeat a view, got \(1, 1\)"):
-        make_multiview(10, generator=_gen(), nuisance_views=(1, 1))
+        make_multiview(10, generator=gen(), nuisance_views=(1, 1))
     with pytest.raises(TypeError, match="nuisance_views must be a sequence of view indices, got 3"):
-        make_multiview(10, generator=_gen(), nuisance_views=3)
+        make_multiview(10, generator=gen(), nuisance_views=3)
     with pytest.raises(TypeError, match="dtype must be a floating torch.dtype, got torch.int64"):
-        make_multiview(10, generator=_gen(), dtype=torch.long)
+        make_multiview(10, generator=gen(), dtype=torch.long)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.make_multiview", lambda: {"n": 8, "generator": V.gen()}, (
+        V.nonpositive("n"), V.nonpositive("num_views"), V.nonpositive("obs_noise", -1),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+]

@@ -1,6 +1,7 @@
-"""reptutor.data.scenes: hand-computed geometry, the matched-box identity on images that are
-linear in the coordinates (where bilinear resampling is exact), invariants of the scenes and the
-random crops, error messages, gradcheck."""
+"""reptutor.data.scenes: the rendered views against the box geometry of reptutor.data.boxes (the
+matched-box identity on images that are linear in the coordinates, where bilinear resampling is
+exact), invariants of the scenes and the random crops, error messages, gradcheck. The box
+geometry alone is tested in test_data_boxes.py."""
 import math
 
 import pytest
@@ -16,14 +17,12 @@ from reptutor.data import (
     make_scenes,
     map_boxes,
     random_resized_crop,
-    sample_boxes,
     visible_fraction,
 )
 from reptutor.models import roi_align
 
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+import _validation as V
+from _helpers import gen
 
 
 def _ramp(n, size, dtype=torch.float64):
@@ -36,25 +35,8 @@ def _ramp(n, size, dtype=torch.float64):
 
 # --- closed forms --------------------------------------------------------------------------------
 
-def test_map_boxes_hand_computed():
-    crop = torch.tensor([[4.0, 2.0, 12.0, 6.0]])  # 8 wide, 4 high, shown at 16x16
-    box = torch.tensor([[[6.0, 3.0, 8.0, 5.0]]])
-    # x' = 16 (x - 4) / 8, y' = 16 (y - 2) / 4
-    assert map_boxes(box, crop, torch.tensor([False]), 16).tolist() == [[[4.0, 4.0, 8.0, 12.0]]]
-    # flipped: x' -> 16 - x', left and right edges swap
-    assert map_boxes(box, crop, torch.tensor([True]), 16).tolist() == [[[8.0, 4.0, 12.0, 12.0]]]
-
-
-def test_crop_maps_to_the_whole_view_flipped_or_not():
-    crop = torch.tensor([[1.5, 2.0, 9.0, 11.0], [0.0, 0.0, 32.0, 32.0]], dtype=torch.float64)
-    for flip in (torch.tensor([False, True]), torch.tensor([True, False])):
-        out = map_boxes(crop[:, None], crop, flip, 20)
-        torch.testing.assert_close(out[:, 0], torch.tensor([[0.0, 0, 20, 20]] * 2,
-                                                           dtype=torch.float64))
-
-
 def test_crop_resize_identity_flip_and_integer_crop():
-    img = torch.randn(2, 3, 8, 8, generator=_gen(), dtype=torch.float64)
+    img = torch.randn(2, 3, 8, 8, generator=gen(), dtype=torch.float64)
     full = torch.tensor([[0.0, 0.0, 8.0, 8.0]] * 2, dtype=torch.float64)
     no, yes = torch.tensor([False, False]), torch.tensor([True, True])
     torch.testing.assert_close(crop_resize(img, full, no, 8), img, atol=1e-12, rtol=0)
@@ -63,23 +45,6 @@ def test_crop_resize_identity_flip_and_integer_crop():
     crop = torch.tensor([[2.0, 3.0, 6.0, 7.0]] * 2, dtype=torch.float64)
     torch.testing.assert_close(crop_resize(img, crop, no, 4), img[:, :, 3:7, 2:6], atol=1e-12,
                                rtol=0)
-
-
-def test_crop_intersection_and_grid_hand_computed():
-    a = torch.tensor([[0.0, 0.0, 6.0, 4.0]])
-    b = torch.tensor([[2.0, 1.0, 10.0, 10.0]])
-    assert crop_intersection(a, b).tolist() == [[2.0, 1.0, 6.0, 4.0]]
-    g = grid_boxes(torch.tensor([[2.0, 1.0, 8.0, 4.0]]), 3)
-    assert g.shape == (1, 9, 4)
-    assert g[0, 0].tolist() == [2.0, 1.0, 4.0, 2.0]
-    assert g[0, 5].tolist() == [6.0, 2.0, 8.0, 3.0]  # row 1, column 2
-    assert g[0, 8].tolist() == [6.0, 3.0, 8.0, 4.0]
-
-
-def test_visible_fraction_hand_computed_and_empty_slots():
-    boxes = torch.tensor([[[0.0, 0.0, 4.0, 2.0], [5.0, 5.0, 5.0, 5.0], [20.0, 0.0, 22.0, 2.0]]])
-    crop = torch.tensor([[1.0, 0.0, 10.0, 10.0]])
-    assert visible_fraction(boxes, crop).tolist() == [[0.75, 0.0, 0.0]]
 
 
 # --- the matched-box identity (Proposition p08-prop-matched) ------------------------------------
@@ -125,7 +90,7 @@ def test_matched_boxes_pool_the_same_content_from_both_views(flips):
 # --- invariants of make_scenes -------------------------------------------------------------------
 
 def test_scenes_structure_and_determinism():
-    s = make_scenes(300, _gen(1), image_size=32, min_objects=2, max_objects=4, num_classes=6)
+    s = make_scenes(300, gen(1), image_size=32, min_objects=2, max_objects=4, num_classes=6)
     assert isinstance(s, Scenes)
     assert s.x.shape == (300, 3, 32, 32) and s.boxes.shape == (300, 4, 4)
     counts = s.valid.sum(1)
@@ -138,14 +103,32 @@ def test_scenes_structure_and_determinism():
     side = b[:, 2:] - b[:, :2]
     assert bool((side >= 7.0 - 1e-5).all()) and bool((side <= 12.0 + 1e-5).all())
     torch.testing.assert_close(side[:, 0], side[:, 1])  # square boxes (up to rounding)
-    again = make_scenes(300, _gen(1), image_size=32, min_objects=2, max_objects=4, num_classes=6)
+    again = make_scenes(300, gen(1), image_size=32, min_objects=2, max_objects=4, num_classes=6)
     assert torch.equal(s.x, again.x) and torch.equal(s.boxes, again.boxes)
     # all six classes occur
     assert set(s.labels[s.valid].tolist()) == set(range(len(SCENE_CLASSES)))
 
 
+def test_random_crops_of_multi_object_scenes_often_show_different_objects():
+    # SCRL's motivation as a property of the data (it was a claim of the SCRL chapter, but no
+    # model enters it): with SCRL's crop scale [0.2, 1] on the chapter's 32-pixel scenes of 3-4
+    # objects, most view pairs show different sets of objects (an object is shown when at least
+    # half of its box is inside the crop). Full-image crops (scale 1, aspect 1) never differ.
+    s = make_scenes(2000, gen(3), image_size=32, min_objects=3, max_objects=4)
+
+    def differ(scale, ratio):
+        v1 = random_resized_crop(s.x, gen(4), output_size=16, scale=scale, ratio=ratio)
+        v2 = random_resized_crop(s.x, gen(5), output_size=16, scale=scale, ratio=ratio)
+        shown1 = (visible_fraction(s.boxes, v1.crop) >= 0.5) & s.valid  # (N, O)
+        shown2 = (visible_fraction(s.boxes, v2.crop) >= 0.5) & s.valid
+        return (shown1 != shown2).any(dim=1).float().mean().item()
+
+    assert differ((0.2, 1.0), (3 / 4, 4 / 3)) > 0.5  # 0.74 with these seeds
+    assert differ((1.0, 1.0), (1.0, 1.0)) == 0.0
+
+
 def test_objects_never_overlap():
-    s = make_scenes(200, _gen(2), image_size=32, min_objects=4, max_objects=4)
+    s = make_scenes(200, gen(2), image_size=32, min_objects=4, max_objects=4)
     b = s.boxes  # (N, 4, 4), every slot valid
     lo = torch.maximum(b[:, :, None, :2], b[:, None, :, :2])
     hi = torch.minimum(b[:, :, None, 2:], b[:, None, :, 2:])
@@ -155,7 +138,7 @@ def test_objects_never_overlap():
 
 
 def test_pixels_outside_boxes_are_background_and_squares_fill_their_box():
-    s = make_scenes(100, _gen(3), noise_std=0.0, background_std=0.0, num_classes=1)  # squares
+    s = make_scenes(100, gen(3), noise_std=0.0, background_std=0.0, num_classes=1)  # squares
     centre = torch.arange(32.0) + 0.5
     x, y = centre.view(1, 1, 1, 32), centre.view(1, 1, 32, 1)
     b = s.boxes.view(100, 4, 1, 1, 4)
@@ -173,16 +156,16 @@ def test_pixels_outside_boxes_are_background_and_squares_fill_their_box():
 
 
 def test_scenes_follow_generator_dtype():
-    s = make_scenes(3, _gen(), dtype=torch.float64)
+    s = make_scenes(3, gen(), dtype=torch.float64)
     assert s.x.dtype == s.boxes.dtype == s.colors.dtype == torch.float64
     assert s.labels.dtype == torch.long and s.valid.dtype == torch.bool
 
 
-# --- invariants of random_resized_crop and sample_boxes ------------------------------------------
+# --- invariants of random_resized_crop ------------------------------------------------------------
 
 def test_random_resized_crop_respects_its_ranges():
-    img = torch.rand(4000, 1, 20, 30, generator=_gen())
-    v = random_resized_crop(img, _gen(4), output_size=8, scale=(0.1, 0.5), ratio=(0.5, 2.0),
+    img = torch.rand(4000, 1, 20, 30, generator=gen())
+    v = random_resized_crop(img, gen(4), output_size=8, scale=(0.1, 0.5), ratio=(0.5, 2.0),
                             flip_prob=0.3)
     assert isinstance(v, Views) and v.x.shape == (4000, 1, 8, 8)
     w, h = v.crop[:, 2] - v.crop[:, 0], v.crop[:, 3] - v.crop[:, 1]
@@ -201,50 +184,12 @@ def test_random_resized_crop_respects_its_ranges():
 
 def test_brightness_jitter_scales_each_view():
     img = torch.full((500, 3, 8, 8), 0.5)
-    v = random_resized_crop(img, _gen(5), output_size=4, brightness=0.4)
+    v = random_resized_crop(img, gen(5), output_size=4, brightness=0.4)
     factor = v.x[:, 0, 0, 0] / 0.5
     assert float(factor.min()) >= 0.6 - 1e-6 and float(factor.max()) <= 1.4 + 1e-6
     assert torch.allclose(v.x, 0.5 * factor.view(-1, 1, 1, 1).expand_as(v.x))  # one per view
-    plain = random_resized_crop(img, _gen(5), output_size=4)
+    plain = random_resized_crop(img, gen(5), output_size=4)
     assert torch.allclose(plain.x, torch.full_like(plain.x, 0.5))
-
-
-def test_sample_boxes_inside_region_with_min_size():
-    region = torch.tensor([[3.0, 1.0, 20.0, 9.0], [0.0, 0.0, 5.0, 30.0]], dtype=torch.float64)
-    boxes, valid = sample_boxes(region, 400, _gen(6), min_size=6.0)
-    assert valid.tolist() == [True, False]
-    b = boxes[0]
-    assert bool((b[:, :2] >= region[0, :2] - 1e-12).all())
-    assert bool((b[:, 2:] <= region[0, 2:] + 1e-12).all())
-    side = b[:, 2:] - b[:, :2]
-    assert float(side.min()) >= 6.0 - 1e-12
-    # widths cover their range [6, 17]: the extremes of 400 uniform draws come within 0.5
-    assert float(side[:, 0].min()) < 6.5 and float(side[:, 0].max()) > 16.5
-    # an invalid region still yields finite boxes inside it
-    assert bool(torch.isfinite(boxes[1]).all())
-    assert bool((boxes[1][:, 2:] <= region[1, 2:] + 1e-12).all())
-
-
-def test_grid_boxes_tile_the_region():
-    region = torch.tensor([[1.0, 2.0, 7.0, 11.0]], dtype=torch.float64)
-    g = grid_boxes(region, 4)
-    area = ((g[..., 2] - g[..., 0]) * (g[..., 3] - g[..., 1])).sum()
-    torch.testing.assert_close(area, torch.tensor(54.0, dtype=torch.float64))
-    assert torch.equal(g[0, 0, :2], region[0, :2]) and torch.equal(g[0, -1, 2:], region[0, 2:])
-
-
-def test_intersection_is_symmetric_and_empty_is_zero_area():
-    g = _gen(7)
-    def boxes():
-        xy = torch.sort(10 * torch.rand(50, 2, 2, generator=g), dim=1).values  # rows: min, max
-        return xy.reshape(50, 4)  # (x0, y0, x1, y1)
-
-    a, b = boxes(), boxes()
-    ab, ba = crop_intersection(a, b), crop_intersection(b, a)
-    assert torch.equal(ab, ba)
-    assert bool((ab[:, 2:] >= ab[:, :2]).all())
-    far = crop_intersection(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([[5.0, 5, 6, 6]]))
-    assert float((far[:, 2:] - far[:, :2]).prod()) == 0.0
 
 
 # --- error messages ------------------------------------------------------------------------------
@@ -253,20 +198,20 @@ def test_make_scenes_errors():
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         make_scenes(2, 0)
     with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
-        make_scenes(2, _gen(), dtype=torch.int64)
+        make_scenes(2, gen(), dtype=torch.int64)
     with pytest.raises(ValueError, match="max_size must be <= the cell side"):
-        make_scenes(2, _gen(), image_size=20, max_size=12.0)
+        make_scenes(2, gen(), image_size=20, max_size=12.0)
     with pytest.raises(ValueError, match="max_objects must be >= 3"):
-        make_scenes(2, _gen(), min_objects=3, max_objects=2)
+        make_scenes(2, gen(), min_objects=3, max_objects=2)
     with pytest.raises(ValueError, match="num_classes must be <= 6"):
-        make_scenes(2, _gen(), num_classes=7)
+        make_scenes(2, gen(), num_classes=7)
     with pytest.raises(ValueError, match="max_size must be >= 7.0"):
-        make_scenes(2, _gen(), min_size=7.0, max_size=5.0)
+        make_scenes(2, gen(), min_size=7.0, max_size=5.0)
     with pytest.raises(ValueError, match="noise_std must be >= 0"):
-        make_scenes(2, _gen(), noise_std=-1.0)
+        make_scenes(2, gen(), noise_std=-1.0)
 
 
-def test_crop_and_box_errors():
+def test_crop_errors():
     img = torch.rand(2, 3, 8, 8)
     crop = torch.tensor([[0.0, 0.0, 4.0, 4.0]] * 2)
     flip = torch.tensor([False, False])
@@ -286,49 +231,49 @@ def test_crop_and_box_errors():
         crop_resize(img, torch.zeros(2, 3), flip, 4)
     with pytest.raises(TypeError, match="images and crop must have the same dtype"):
         crop_resize(img.double(), crop, flip, 4)
-    with pytest.raises(ValueError, match="boxes must be 3-D"):
-        map_boxes(crop, crop, flip, 4)
-    with pytest.raises(ValueError, match="boxes must satisfy x1 >= x0"):
-        map_boxes(torch.tensor([[[2.0, 0.0, 1.0, 1.0]]] * 2), crop, flip, 4)
-    with pytest.raises(ValueError, match="crop_a and crop_b must have the same shape"):
-        crop_intersection(crop, crop[:1])
-    with pytest.raises(ValueError, match=r"boxes must have size 1 along dim 0"):
-        visible_fraction(torch.zeros(2, 3, 4), crop[:1])
 
 
-def test_random_crop_and_sampler_errors():
+def test_random_crop_errors():
     img = torch.rand(2, 3, 8, 8)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         random_resized_crop(img, None, output_size=4)
     with pytest.raises(ValueError, match=r"scale must lie in \(0, 1\]"):
-        random_resized_crop(img, _gen(), output_size=4, scale=(0.5, 1.5))
+        random_resized_crop(img, gen(), output_size=4, scale=(0.5, 1.5))
     with pytest.raises(TypeError, match=r"ratio must be a pair \(low, high\)"):
-        random_resized_crop(img, _gen(), output_size=4, ratio=1.0)
+        random_resized_crop(img, gen(), output_size=4, ratio=1.0)
     with pytest.raises(ValueError, match=r"scale\[1\] must be >= 0.5"):
-        random_resized_crop(img, _gen(), output_size=4, scale=(0.5, 0.2))
+        random_resized_crop(img, gen(), output_size=4, scale=(0.5, 0.2))
     with pytest.raises(ValueError, match="flip_prob must be <= 1.0"):
-        random_resized_crop(img, _gen(), output_size=4, flip_prob=2.0)
+        random_resized_crop(img, gen(), output_size=4, flip_prob=2.0)
     with pytest.raises(ValueError, match="brightness must be >= 0"):
-        random_resized_crop(img, _gen(), output_size=4, brightness=-0.1)
+        random_resized_crop(img, gen(), output_size=4, brightness=-0.1)
     with pytest.raises(ValueError, match="images must be 4-D"):
-        random_resized_crop(img[0], _gen(), output_size=4)
-    region = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
-    with pytest.raises(ValueError, match="min_size must be > 0"):
-        sample_boxes(region, 3, _gen(), min_size=0.0)
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        sample_boxes(region, 0, _gen(), min_size=1.0)
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        grid_boxes(region, 0)
+        random_resized_crop(img[0], gen(), output_size=4)
 
 
 # --- gradients -----------------------------------------------------------------------------------
 
-def test_gradcheck_crop_resize_and_map_boxes():
-    img = torch.rand(2, 2, 6, 6, generator=_gen(8), dtype=torch.float64, requires_grad=True)
+def test_gradcheck_crop_resize():
+    img = torch.rand(2, 2, 6, 6, generator=gen(8), dtype=torch.float64, requires_grad=True)
     crop = torch.tensor([[0.7, 1.1, 4.9, 5.3], [1.3, 0.4, 5.6, 4.2]], dtype=torch.float64,
                         requires_grad=True)
     flip = torch.tensor([False, True])
     assert torch.autograd.gradcheck(lambda a, c: crop_resize(a, c, flip, 5), (img, crop))
-    boxes = torch.tensor([[[1.0, 1.5, 3.0, 4.0]], [[2.0, 1.0, 2.5, 3.5]]], dtype=torch.float64,
-                         requires_grad=True)
-    assert torch.autograd.gradcheck(lambda b, c: map_boxes(b, c, flip, 7), (boxes, crop))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.make_scenes", lambda: {"n": 2, "generator": V.gen(), "image_size": 16,
+                                         "min_size": 4.0, "max_size": 6.0}, (
+        V.nonpositive("n"), V.nonpositive("min_size"), V.nonpositive("noise_std", -1),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+    V.Entry("data.random_resized_crop", lambda: {**V.pick(V.scenes(), "images", "output_size"), "generator": V.gen()}, (
+        V.rank("images"), V.empty("images"), V.nonfinite("images"), V.nonpositive("output_size"),
+        V.nonpositive("brightness", -1),
+        V.out_of_range("flip_prob", 1.5, "<= 1"),
+        V.wrong_type("images"), V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+    V.Entry("data.crop_resize", lambda: V.pick(V.scenes(), "images", "crop", "flip", "output_size"), (
+        V.rank("images"), V.shape("crop", lambda k: k["crop"][:, :3]), V.empty("images", "crop", "flip"),
+        V.nonfinite("images"), V.nonfinite("crop"), V.nonpositive("output_size"),
+        V.dtype_mismatch("images", "crop"), V.device_mismatch("crop", "images"), V.wrong_type("images"))),
+]

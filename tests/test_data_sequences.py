@@ -2,7 +2,11 @@
 import pytest
 import torch
 
+import reptutor.data as DATA
 from reptutor.data import GlobalLocalSequences, make_global_local_sequences
+
+import _robustness as R
+import _validation as V
 
 
 def _draw(n=64, seed=0, **kw):
@@ -132,3 +136,19 @@ def test_errors():
         make_global_local_sequences(4, g, events_per_clip=(2, 5), event_types="distinct")
     with pytest.raises(ValueError, match="private_step_dim must be >= 0, got -1"):
         make_global_local_sequences(4, g, private_step_dim=-1)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.make_global_local_sequences", lambda: {"n": 4, "generator": V.gen()}, (
+        V.nonpositive("n"), V.nonpositive("noise", -1), V.nonpositive("length"),
+        V.choice("event_types", ("random", "distinct")),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+]
+
+LINALG = {
+    # a generator: `dtype` is its input, not a tensor; the QR runs in float32
+    "data.make_global_local_sequences": R.LinalgCase(
+        lambda dt: (dt,), lambda dt: DATA.make_global_local_sequences(4, R.gen(0), dtype=dt),
+        exact=False, meta="n/a: its tensors come from the generator's device, never from an input"),
+}

@@ -8,7 +8,10 @@ Each rank holds a shard of one fixed batch (6 and 4 rows: uneven on purpose). On
   outputs), so that after DistributedDataParallel's averaging a shared parameter gets exactly
   the single-process gradient, checked with a linear encoder;
 * ``reduction="none"`` returns the rank's own rows of the single-process per-sample losses;
-* ``gather_distributed=False`` ignores the group (the loss of the local shard alone).
+* second derivatives (a gradient penalty, ``create_graph=True``) follow the same convention: the
+  penalty gradient on a rank is ``world_size**2`` times the single-process one (see
+  :func:`_gradient_penalty_checks`);
+* ``distributed=False`` (the default) ignores the group (the loss of the local shard alone).
 
 The processes talk over 127.0.0.1 on a free port and the test is bounded in time.
 """
@@ -54,13 +57,16 @@ def _cases():
     def rows(full, sl):
         return full[sl]
 
+    def rows_views(full, sl):  # supcon on (V, N, D) views: "none" is (V, N)
+        return full[:, sl]
+
     return [
         ("info_nce", lambda a, b, y, **kw: info_nce_loss(a, b, temperature=0.3, **kw), rows),
         ("info_nce_one_way",
          lambda a, b, y, **kw: info_nce_loss(a, b, temperature=0.3, symmetric=False, **kw), rows),
         ("nt_xent", lambda a, b, y, **kw: nt_xent_loss(a, b, temperature=0.3, **kw), rows_nt),
         ("supcon_views",
-         lambda a, b, y, **kw: supcon_loss(torch.stack([a, b], 1), y, temperature=0.3, **kw), rows),
+         lambda a, b, y, **kw: supcon_loss(torch.stack([a, b]), y, temperature=0.3, **kw), rows_views),
         ("supcon_single", lambda a, b, y, **kw: supcon_loss(a, y, temperature=0.3, **kw), rows),
         ("cond_info_nce",
          lambda a, b, y, **kw: class_conditional_info_nce_loss(a, b, y, temperature=0.3, **kw), rows),
@@ -80,13 +86,13 @@ def _worker(rank: int, port: int) -> None:
             for chunk in (None, 3):
                 # Single-process reference on the whole batch, computed on this rank.
                 fa, fb = a.clone().requires_grad_(), b.clone().requires_grad_()
-                ref = fn(fa, fb, y, chunk_size=chunk, gather_distributed=False)
+                ref = fn(fa, fb, y, chunk_size=chunk)  # distributed=False by default
                 ref_ga, ref_gb = torch.autograd.grad(ref, (fa, fb), allow_unused=True)
-                ref_none = fn(a, b, y, chunk_size=chunk, gather_distributed=False, reduction="none")
-                ref_sum = fn(a, b, y, chunk_size=chunk, gather_distributed=False, reduction="sum")
+                ref_none = fn(a, b, y, chunk_size=chunk, reduction="none")
+                ref_sum = fn(a, b, y, chunk_size=chunk, reduction="sum")
 
                 la, lb = a[sl].clone().requires_grad_(), b[sl].clone().requires_grad_()
-                loss = fn(la, lb, y[sl], chunk_size=chunk)
+                loss = fn(la, lb, y[sl], chunk_size=chunk, distributed=True)
                 loss.backward()
                 where = f"{name}, chunk_size={chunk}, rank {rank}"
                 torch.testing.assert_close(loss, ref, **close, msg=f"value: {where}")
@@ -96,9 +102,11 @@ def _worker(rank: int, port: int) -> None:
                     else:
                         torch.testing.assert_close(got, WORLD * want[sl], **close,
                                                    msg=f"gradient: {where}")
-                torch.testing.assert_close(fn(a[sl], b[sl], y[sl], chunk_size=chunk, reduction="none"),
+                torch.testing.assert_close(fn(a[sl], b[sl], y[sl], chunk_size=chunk, reduction="none",
+                                              distributed=True),
                                            rows(ref_none, sl), **close, msg=f"none: {where}")
-                torch.testing.assert_close(fn(a[sl], b[sl], y[sl], chunk_size=chunk, reduction="sum"),
+                torch.testing.assert_close(fn(a[sl], b[sl], y[sl], chunk_size=chunk, reduction="sum",
+                                              distributed=True),
                                            ref_sum, **close, msg=f"sum: {where}")
         # DDP-style check on a shared linear encoder: averaged parameter gradients equal the
         # single-process gradient.
@@ -106,20 +114,50 @@ def _worker(rank: int, port: int) -> None:
 
         theta0 = torch.randn(DIM, DIM, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
         for loss_fn in (lambda p, q, yy, **kw: nt_xent_loss(p, q, temperature=0.3, **kw),
-                        lambda p, q, yy, **kw: supcon_loss(torch.stack([p, q], 1), yy, chunk_size=4,
+                        lambda p, q, yy, **kw: supcon_loss(torch.stack([p, q]), yy, chunk_size=4,
                                                            **kw)):
             theta = theta0.clone().requires_grad_()
-            loss_fn(a @ theta, b @ theta, y, gather_distributed=False).backward()
+            loss_fn(a @ theta, b @ theta, y).backward()
             single = theta.grad.clone()
             theta.grad = None
-            loss_fn(a[sl] @ theta, b[sl] @ theta, y[sl]).backward()
+            loss_fn(a[sl] @ theta, b[sl] @ theta, y[sl], distributed=True).backward()
             dist.all_reduce(theta.grad)
             torch.testing.assert_close(theta.grad / WORLD, single, rtol=1e-10, atol=1e-12)
-        local = nt_xent_loss(a[sl], b[sl], temperature=0.3, gather_distributed=False)
-        assert not torch.isclose(local, nt_xent_loss(a, b, temperature=0.3)), "opt-out is local"
+        local = nt_xent_loss(a[sl], b[sl], temperature=0.3)  # the default ignores the group
+        assert not torch.isclose(local, nt_xent_loss(a, b, temperature=0.3)), "default is local"
+        _gradient_penalty_checks(rank)
         _sinkhorn_checks(rank)
     finally:
         dist.destroy_process_group()
+
+
+def _gradient_penalty_checks(rank: int) -> None:
+    """A gradient penalty through the gathered losses: double backward across ranks.
+
+    Rank r's first-order gradient is ``R * dL/dz`` on its rows (R = world size, L the loss of
+    the concatenated batch), so its penalty ``P_r = ||grad_r||^2`` sums over ranks to
+    ``R**2 * ||dL/dz||^2``; the collectives' backward (gradient of the sum over ranks) hands
+    each rank ``R**2`` times the single-process gradient of ``||dL/dz||^2`` on its rows.
+    """
+    from reptutor.losses import class_conditional_info_nce_loss, info_nce_loss, nt_xent_loss
+
+    a, b, y = _data()
+    sl = SHARDS[rank]
+    for name, fn in (("info_nce", lambda p, q, yy, **kw: info_nce_loss(p, q, temperature=0.3, **kw)),
+                     ("nt_xent", lambda p, q, yy, **kw: nt_xent_loss(p, q, temperature=0.3, **kw)),
+                     ("cond_info_nce", lambda p, q, yy, **kw: class_conditional_info_nce_loss(
+                         p, q, yy, temperature=0.3, **kw))):
+        for chunk in (None, 3):
+            where = f"gradient penalty {name}, chunk_size={chunk}, rank {rank}"
+            fa, fb = a.clone().requires_grad_(), b.clone().requires_grad_()
+            ga, gb = torch.autograd.grad(fn(fa, fb, y, chunk_size=chunk), (fa, fb), create_graph=True)
+            ref = torch.autograd.grad(ga.pow(2).sum() + gb.pow(2).sum(), (fa, fb))
+            la, lb = a[sl].clone().requires_grad_(), b[sl].clone().requires_grad_()
+            loss = fn(la, lb, y[sl], chunk_size=chunk, distributed=True)
+            ga, gb = torch.autograd.grad(loss, (la, lb), create_graph=True)
+            got = torch.autograd.grad(ga.pow(2).sum() + gb.pow(2).sum(), (la, lb))
+            for g, want in zip(got, ref):
+                torch.testing.assert_close(g, WORLD**2 * want[sl], rtol=1e-9, atol=1e-11, msg=where)
 
 
 def _sinkhorn_checks(rank: int) -> None:
@@ -141,7 +179,7 @@ def _sinkhorn_checks(rank: int) -> None:
             ref = sinkhorn_knopp(full, lam=5.0, method=method, distributed=False, **kw)
             (ref.plan * weights).sum().backward()
             mine = log_p[sl].clone().requires_grad_()
-            res = sinkhorn_knopp(mine, lam=5.0, method=method, **kw)
+            res = sinkhorn_knopp(mine, lam=5.0, method=method, distributed=True, **kw)
             assert res.n_iter == ref.n_iter and res.converged == ref.converged, where
             torch.testing.assert_close(res.plan, ref.plan[sl], **close, msg=where)
             torch.testing.assert_close(res.log_beta, ref.log_beta[sl], **close, msg=where)
@@ -154,14 +192,16 @@ def _sinkhorn_checks(rank: int) -> None:
             torch.testing.assert_close(mine.grad, full.grad[sl], **close, msg=f"grad {where}")
         # a non-uniform sample marginal, split like the rows; and a batch of problems
         ref_c = sinkhorn_knopp(log_p, lam=5.0, c=c, method=method, distributed=False)
-        res = sinkhorn_knopp(log_p[sl], lam=5.0, c=c[sl], method=method)
+        res = sinkhorn_knopp(log_p[sl], lam=5.0, c=c[sl], method=method, distributed=True)
         torch.testing.assert_close(res.plan, ref_c.plan[sl], **close)
         ref_b = sinkhorn_knopp(log_pb, lam=5.0, tol=None, max_iter=3, method=method,
                                distributed=False)
-        res = sinkhorn_knopp(log_pb[:, sl], lam=5.0, tol=None, max_iter=3, method=method)
+        res = sinkhorn_knopp(log_pb[:, sl], lam=5.0, tol=None, max_iter=3, method=method,
+                             distributed=True)
         torch.testing.assert_close(res.plan, ref_b.plan[:, sl], **close)
-        # opting out solves the local rows alone: their own equipartition, a different plan
-        alone = sinkhorn_knopp(log_p[sl], lam=5.0, method=method, distributed=False)
+        # the default (distributed=False) solves the local rows alone: their own
+        # equipartition, a different plan
+        alone = sinkhorn_knopp(log_p[sl], lam=5.0, method=method)
         torch.testing.assert_close(alone.plan.sum(0), torch.full((3,), 1 / 3, dtype=torch.float64),
                                    rtol=0, atol=1e-5)
         shared = sinkhorn_knopp(log_p, lam=5.0, method=method, distributed=False).plan[sl]
@@ -192,3 +232,34 @@ def test_two_gloo_ranks_equal_single_process():
             if p.is_alive():
                 p.kill()
                 p.join()
+
+
+def test_the_maybe_distributed_option_has_one_name_and_one_default():
+    # One idiom everywhere: a public callable that can use a process group takes
+    # ``distributed: bool = False`` (it was ``gather_distributed=True`` in the contrastive losses
+    # and ``distributed=True`` in Sinkhorn). Off by default: a collective that only some ranks
+    # reach (a loss logged on rank 0) would block.
+    import importlib
+    import inspect
+
+    found = []
+    for sub in ("losses", "estimators", "solvers", "metrics", "data", "models"):
+        mod = importlib.import_module(f"reptutor.{sub}")
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if not callable(obj):
+                continue
+            try:
+                params = inspect.signature(obj).parameters
+            except (TypeError, ValueError):
+                continue
+            for p in params.values():
+                if "distributed" in p.name or "gather" in p.name:
+                    found.append(name)
+                    where = f"{sub}.{name}({p.name}=...)"
+                    assert p.name == "distributed", where
+                    assert p.default is False, where
+                    assert p.kind is p.KEYWORD_ONLY, where
+    assert {"info_nce_loss", "nt_xent_loss", "supcon_loss", "class_conditional_info_nce_loss",
+            "InfoNCELoss", "NTXentLoss", "SupConLoss", "ClassConditionalInfoNCELoss",
+            "sinkhorn_knopp"} <= set(found)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+import reptutor.estimators as E
 from reptutor.estimators import (
     HadamardGapBounds,
     gaussian_entropy,
@@ -19,6 +20,10 @@ from reptutor.estimators import (
     logdet_entropy,
     vicreg_information_bound,
 )
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 LOG_2PI_E = math.log(2 * math.pi * math.e)
 
@@ -141,6 +146,28 @@ def test_vicreg_information_bound_lower_bounds_the_gaussian_mi(k, seed):
     assert vicreg_information_bound(9 * c, 9 * invariance).item() == pytest.approx(bound.item(), rel=1e-10, abs=1e-12)
 
 
+@pytest.mark.parametrize("eps", [1e-2, 1e-4])
+def test_bound_and_sandwich_hold_when_coordinates_crowd_onto_one_direction(eps):
+    # What the P46 chapter used to assert as claims on its runs: I_VIC <= I(Z;Z') and the
+    # Hadamard sandwich, for any linear encoder of Gaussian views. Here the hard case its
+    # no-covariance run produces: all K coordinates copy one direction (R nearly singular, gap
+    # of many nats, the upper bound huge), and both inequalities must still hold.
+    g = torch.Generator().manual_seed(11)
+    d, k = 6, 3
+    a, b = torch.randn(d, d, generator=g, dtype=torch.float64), torch.randn(d, d, generator=g, dtype=torch.float64)
+    s_cov, n_cov = a @ a.T / d, b @ b.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+    w0 = torch.randn(d, 1, generator=g, dtype=torch.float64)
+    w = w0.expand(d, k) + eps * torch.randn(d, k, generator=g, dtype=torch.float64)
+    c, cc = w.T @ (s_cov + n_cov) @ w, w.T @ s_cov @ w
+    joint = torch.cat([torch.cat([c, cc], 1), torch.cat([cc, c], 1)])
+    bnd = hadamard_gap_bounds(c)
+    # R has one eigenvalue near K and K - 1 of order eps^2: -log det R ~ 2 (K - 1) log(1/eps)
+    assert bnd.gap.item() > 2 * (k - 1) * math.log(1 / eps) - 3
+    assert bnd.lower.item() <= bnd.gap.item() <= bnd.upper.item()
+    bound = vicreg_information_bound(c, 2 * torch.trace(w.T @ n_cov @ w) / k)
+    assert bound.item() <= gaussian_mutual_information(joint, k).item() + 1e-8
+
+
 def test_vicreg_information_bound_tightens_as_views_agree():
     # one coordinate, unit variances, correlation rho: exact - bound = 1/2 log(2 / (1 + rho)) -> 0
     one = torch.eye(1, dtype=torch.float64)
@@ -193,6 +220,43 @@ def test_follows_dtype():
     assert gaussian_entropy(torch.eye(2)).dtype == torch.float32
 
 
+def _half_cases():
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(60, 3, generator=g)
+    cov = torch.cov(z.T) + 0.1 * torch.eye(3)
+    return {
+        "gaussian_entropy": (gaussian_entropy, cov),
+        "logdet_entropy": (logdet_entropy, z),
+        "hadamard_gap": (hadamard_gap, cov),
+        "hadamard_gap_bounds": (hadamard_gap_bounds, cov),
+        "gaussian_mutual_information": (lambda c: gaussian_mutual_information(c, 1), cov),
+        "vicreg_information_bound": (lambda c: vicreg_information_bound(c, 0.4), cov),
+        "knn_entropy": (knn_entropy, z),
+    }
+
+
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", sorted(_half_cases()))
+def test_half_precision_runs_the_linear_algebra_in_float32(name, half):
+    # LAPACK has no half-precision Cholesky / eigvalsh / cdist (a raw NotImplementedError
+    # before): the exact upcast to float32 runs the same computation, the result comes back
+    # in the input's dtype -- equal to the float32 result of the same values, rounded.
+    f, x = _half_cases()[name]
+    xh = x.to(half)
+    got, ref = f(xh), f(xh.float())
+    for a, b in zip(got if isinstance(got, tuple) else (got,), ref if isinstance(ref, tuple) else (ref,)):
+        assert a.dtype == half
+        assert torch.equal(a, b.to(half))
+
+
+@pytest.mark.parametrize("name", sorted(_half_cases()))
+def test_meta_tensors_are_rejected_by_name(name):
+    f, x = _half_cases()[name]
+    arg = "z" if x.shape[0] == 60 else "cov"
+    with pytest.raises(ValueError, match=rf"^{arg} is on the meta device, which holds no values; \w+ needs them"):
+        f(x.to("meta"))
+
+
 # --- error messages -------------------------------------------------------------------------------
 
 def test_errors():
@@ -212,7 +276,7 @@ def test_errors():
         vicreg_information_bound(torch.eye(2), 0.0)
     with pytest.raises(ValueError, match=r"ridge must be >= 0, got -1.0"):
         logdet_entropy(torch.randn(5, 2), ridge=-1)
-    with pytest.raises(ValueError, match=r"z must have at least 2 row\(s\)"):
+    with pytest.raises(ValueError, match=r"z must have at least 2 row"):
         logdet_entropy(torch.randn(1, 2))
     with pytest.raises(ValueError, match=r"k must be <= 3, got 4"):
         knn_entropy(torch.randn(4, 2), k=4)
@@ -240,3 +304,96 @@ def test_gradcheck():
     z = torch.randn(12, 2, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: logdet_entropy(x), (z,))
     assert torch.autograd.gradcheck(lambda x: knn_entropy(x, k=2), (z,))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    *(V.Entry(f"estimators.{name}", lambda: {"cov": V.spd(4)}, (
+        V.rank("cov"), V.shape("cov", lambda k: k["cov"][:, :3]),
+        V.custom("empty", "cov", lambda k: k["cov"][:0, :0], V.all_of("cov", r"empty|at least", r"\(0, 0\)")),
+        V.nonfinite("cov"), V.wrong_type("cov")))
+      for name in ("gaussian_entropy", "hadamard_gap", "hadamard_gap_bounds")),
+    V.Entry("estimators.gaussian_mutual_information", lambda: {"cov": V.spd(4), "dim_a": 2}, (
+        V.rank("cov"), V.shape("cov", lambda k: k["cov"][:, :3]),
+        V.custom("empty", "cov", lambda k: k["cov"][:0, :0], V.all_of("cov", r"empty|at least", r"\(0, 0\)")),
+        V.nonfinite("cov"), V.nonpositive("dim_a"),
+        V.custom("range", "dim_a", lambda k: 4, V.all_of("dim_a", "<", "got 4")),
+        V.wrong_type("cov"))),
+    V.Entry("estimators.vicreg_information_bound",
+            lambda: {"cov": V.spd(4), "invariance": torch.tensor(0.3)}, (
+              V.rank("cov"), V.shape("cov", lambda k: k["cov"][:, :3]),
+              V.custom("empty", "cov", lambda k: k["cov"][:0, :0], V.all_of("cov", r"empty|at least", r"\(0, 0\)")),
+              V.nonfinite("cov"), V.nonfinite("invariance"), V.nonpositive("invariance", -1),
+              V.wrong_type("cov")),
+            na={"dtype-mismatch": "invariance is a scalar (number or 0-d tensor) read as a float",
+                "device-mismatch": "invariance is a scalar (number or 0-d tensor) read as a float"}),
+    V.Entry("estimators.logdet_entropy", lambda: {"z": V.randn(8, 4)}, (
+        V.rank("z"), V.empty("z"), V.nonfinite("z"), V.nonpositive("ridge", -1), V.wrong_type("z"))),
+    V.Entry("estimators.knn_entropy", lambda: {"z": V.randn(8, 2)}, (
+        V.rank("z"), V.empty("z"), V.nonfinite("z"), V.nonpositive("k"), V.nonpositive("chunk_size"),
+        V.custom("range", "k", lambda k: 8, V.all_of(r"\bk\b", "8")), V.wrong_type("z"))),
+]
+
+
+def _inv_corr_scale(z):
+    c = torch.cov(z.detach().double().T)
+    sd = c.diagonal().sqrt()
+    return 0.5 * float(torch.linalg.inv(c / sd[:, None] / sd[None, :]).abs().sum())
+
+
+ROBUSTNESS = {
+    # entropies of covariances (scaled by 1e4) and of samples (translated by 1e4)
+    "gaussian_entropy": R.Case(make=lambda dt: (R.spd(dt),),
+                               call=lambda c, t=None: E.gaussian_entropy(c * R.swept(t, 1.0)), big="scale",
+                               expect=lambda ref, xs: ref + 0.5 * xs[0].shape[0] * math.log(R.BIG),
+                               bf16=(1, R.VALUE)),
+    "hadamard_gap": R.Case(make=lambda dt: (R.spd(dt),), call=lambda c, t=None: E.hadamard_gap(c * R.swept(t, 1.0)),
+                           big="scale", expect=R.SAME, bf16=(1, R.VALUE)),
+    "hadamard_gap_bounds": R.Case(make=lambda dt: (R.spd(dt),),
+                                  call=lambda c, t=None: R.sum_fields(E.hadamard_gap_bounds(c * R.swept(t, 1.0))),
+                                  big="scale", expect=R.SAME, bf16=(1, R.VALUE)),
+    "gaussian_mutual_information": R.Case(make=lambda dt: (R.spd(dt),),
+                                          call=lambda c, t=None: E.gaussian_mutual_information(
+                                            c * R.swept(t, 1.0), 2),
+                                          big="scale", expect=R.SAME, bf16=(1, R.VALUE)),
+    "vicreg_information_bound": R.Case(make=lambda dt: (R.spd(dt), torch.tensor(0.3, dtype=dt)),
+                                       call=lambda c, s, t=None: E.vicreg_information_bound(
+                                         c * R.swept(t, 1.0), s * R.swept(t, 1.0)),
+                                       big="scale", expect=R.SAME, bf16=(1, R.VALUE)),
+    "logdet_entropy": R.Case(make=lambda dt: (R.randn(40, 3, seed=16, dtype=dt),),
+                             call=lambda z, t=None: E.logdet_entropy(z * R.swept(t, 1.0)), big="add",
+                             expect=R.SAME, bf16=(3, lambda xs, out: _inv_corr_scale(xs[0]) + abs(float(out))),
+                             centred=True),
+    "knn_entropy": R.Case(make=lambda dt: (R.randn(40, 3, seed=17, dtype=dt),),
+                          call=lambda z, t=None: E.knn_entropy(z * R.swept(t, 1.0)), big="add",
+                          expect=R.SAME, bf16=(1, R.VALUE)),
+}
+
+LINALG = {
+    "estimators.gaussian_entropy": R.LinalgCase(lambda dt: (R.spd(dt),), E.gaussian_entropy),
+    "estimators.logdet_entropy": R.LinalgCase(lambda dt: (R.pair(dt)[0],), E.logdet_entropy),
+    "estimators.hadamard_gap": R.LinalgCase(lambda dt: (R.spd(dt),), E.hadamard_gap),
+    "estimators.hadamard_gap_bounds": R.LinalgCase(lambda dt: (R.spd(dt),), E.hadamard_gap_bounds),
+    "estimators.gaussian_mutual_information": R.LinalgCase(
+        lambda dt: (R.spd(dt),), lambda c: E.gaussian_mutual_information(c, 2)),
+    "estimators.vicreg_information_bound": R.LinalgCase(
+        lambda dt: (R.spd(dt),), lambda c: E.vicreg_information_bound(c, 0.3)),
+    "estimators.knn_entropy": R.LinalgCase(lambda dt: (R.pair(dt)[0],), lambda z: E.knn_entropy(z, k=2)),
+}
+
+SECOND_ORDER = {
+    # plain torch ops and torch.linalg (float64 here)
+    "gaussian_entropy": ("exact", lambda: G.one(lambda v: E.gaussian_entropy(G.spd(v)), G.x(3, 3, seed=68))),
+    "logdet_entropy": ("exact", lambda: G.one(E.logdet_entropy, G.x(8, 2, seed=69))),
+    "hadamard_gap": ("exact", lambda: G.one(lambda v: E.hadamard_gap(G.spd(v)), G.x(3, 3, seed=70))),
+    "hadamard_gap_bounds": ("exact", lambda: G.one(
+        lambda v: E.hadamard_gap_bounds(G.spd(v)), G.x(3, 3, seed=14))),
+    "gaussian_mutual_information": ("exact", lambda: G.one(
+        lambda v: E.gaussian_mutual_information(G.spd(v), 1), G.x(3, 3, seed=71))),
+    "vicreg_information_bound": ("exact", lambda: G.one(
+        lambda v, s: E.vicreg_information_bound(G.spd(v), s), G.x(3, 3, seed=72),
+        torch.tensor(0.7, dtype=G.F64, requires_grad=True))),
+    "knn_entropy": ("exact", lambda: G.chunked(
+        lambda z, **k: E.knn_entropy(z, k=2, **{"chunk_size": k["chunk_size"] or 1024}),
+        G.x(9, 2, seed=15))),
+}

@@ -13,8 +13,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.estimators as E
 from reptutor.data import CorrelatedGaussian, ar1_covariance
 from reptutor.estimators import DemiTerms, conditional_infonce, demi, demi_terms, infonce, nwj
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 F64 = torch.float64
 
@@ -179,15 +184,40 @@ def test_never_above_log_k_on_random_critics(k, m, seed, scale):
     assert demi(pos, neg).item() <= m * log_k + 1e-12
 
 
+@pytest.mark.parametrize("mi", [10.0, 30.0])
+def test_optimal_critic_at_large_mi_never_exceeds_log_k_in_float32(mi):
+    # The ceiling the P07 chapter used to assert as a claim: with the optimal critics of a
+    # Gaussian whose MI is far above log K (scores in the tens to hundreds, float32), every row of
+    # InfoNCE and every DEMI term (exact conditional negatives) stays <= log K. Row terms are
+    # diag - logsumexp + log K with logsumexp >= max >= diag, so this holds even after rounding.
+    g = CorrelatedGaussian(20, mi=mi, cov_x=ar1_covariance(20, 0.5))
+    gen = torch.Generator().manual_seed(3)
+    k = 128
+    log_k = math.log(k)
+    for _ in range(3):
+        x, y = g.sample(k, gen)
+        assert bool((infonce(g.score_matrix(x, y), reduction="none") <= log_k).all())
+        pos, neg = [], []
+        for a, b in g.chunks(4):
+            cand = torch.cat([y[:, None, a:b], g.conditional_sample(y, a, b, k - 1, gen)], dim=1)
+            s = g.conditional_log_density_ratio(x, y, cand, a, b)  # (K, K) positive first
+            pos.append(s[:, 0])
+            neg.append(s[:, 1:])
+        terms = demi_terms(torch.stack(pos, 1), torch.stack(neg, 1)).terms
+        assert bool((terms <= log_k + 1e-6).all())  # a mean over anchors: float32 rounding
+        # saturated: the optimal critic ranks the positive first almost always at MI >> log K
+        assert infonce(g.score_matrix(x, y)).item() > log_k - 0.5
+
+
 # ---------------------------------------------------------------- error messages
 def test_errors():
     with pytest.raises(ValueError, match="scores must be a square"):
         infonce(torch.zeros(3, 4))
     with pytest.raises(ValueError, match="scores must be 2-D"):
         infonce(torch.zeros(3))
-    with pytest.raises(ValueError, match="K must be >= 2"):
+    with pytest.raises(ValueError, match=r"scores must have at least 2 rows \(.*\), got shape \(1, 1\)"):
         infonce(torch.zeros(1, 1))
-    with pytest.raises(ValueError, match="K must be >= 2"):
+    with pytest.raises(ValueError, match=r"scores must have at least 2 rows \(.*\), got shape \(1, 1\)"):
         nwj(torch.zeros(1, 1))
     with pytest.raises(TypeError, match="scores must have a floating-point dtype"):
         infonce(torch.zeros(3, 3, dtype=torch.long))
@@ -232,3 +262,64 @@ def test_gradient_of_infonce_is_softmax_minus_one_hot():
     infonce(f).backward()
     expected = (torch.eye(6, dtype=F64) - torch.softmax(f.detach(), dim=1)) / 6
     torch.testing.assert_close(f.grad, expected)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_info_nce_loss_is_log_n_minus_infonce_on_the_same_scores(normalize, reduction):
+    # The library's two faces of InfoNCE: the loss on embeddings (reptutor.losses) and the bound
+    # on a critic matrix (this module). With scores s_ij = <u_i, v_j> / tau (u, v the rows,
+    # L2-normalised when normalize=True) and the a -> b direction, row by row
+    # loss_i = logsumexp_j s_ij - s_ii = log N - (s_ii - logsumexp_j s_ij + log N).
+    # The symmetric loss averages the a -> b (rows of s) and b -> a (rows of s^T) directions.
+    from reptutor.losses import info_nce_loss
+
+    n, tau = 9, 0.3
+    g = torch.Generator().manual_seed(7)
+    a = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    b = a + 0.5 * torch.randn(n, 5, generator=g, dtype=torch.float64)
+    u, v = (torch.nn.functional.normalize(a, dim=1), torch.nn.functional.normalize(b, dim=1)) \
+        if normalize else (a, b)
+    scores = u @ v.T / tau  # (N, N)
+    # the constant log N per row, summed over rows for "sum"
+    log_n = math.log(n) * (n if reduction == "sum" else 1)
+    one_way = info_nce_loss(a, b, temperature=tau, normalize=normalize, symmetric=False,
+                            reduction=reduction)
+    torch.testing.assert_close(one_way, log_n - infonce(scores, reduction=reduction),
+                               rtol=1e-12, atol=1e-12)
+    both = info_nce_loss(a, b, temperature=tau, normalize=normalize, reduction=reduction)
+    bound = 0.5 * (infonce(scores, reduction=reduction) + infonce(scores.T, reduction=reduction))
+    torch.testing.assert_close(both, log_n - bound, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(one_way, both)  # the two directions differ on these scores
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("estimators.infonce", lambda: {"scores": V.randn(6, 6)}, (
+        V.rank("scores", lambda x: x[0]), V.shape("scores", lambda k: k["scores"][:, :5]),
+        V.empty("scores"), V.nonfinite("scores"), V.choice("reduction", V.REDUCTIONS),
+        V.wrong_type("scores"))),
+    V.Entry("estimators.conditional_infonce",
+            lambda: {"pos_scores": V.randn(6), "neg_scores": V.randn(6, 4, seed=1)}, (
+              *V.pair_cells("pos_scores", "neg_scores", feature_dim=0)[:1],
+              V.shape("neg_scores", lambda k: k["neg_scores"][:5]),
+              *V.pair_cells("pos_scores", "neg_scores")[2:],
+              V.choice("reduction", V.REDUCTIONS))),
+]
+
+ROBUSTNESS = {
+    # critic scores: + 1e4 (InfoNCE is invariant to it)
+    "infonce": R.scores_case(E.infonce, R.SAME),
+    "conditional_infonce": R.Case(make=lambda dt: (R.randn(R.N, seed=12, dtype=dt),
+                                                   R.randn(R.N, 5, seed=13, dtype=dt)),
+                                  call=lambda p, q, t=None: E.conditional_infonce(p / R.swept(t, 1.0),
+                                                                                  q / R.swept(t, 1.0)),
+                                  big="add", expect=R.SAME, bf16=(1, R.VALUE)),
+}
+
+SECOND_ORDER = {
+    # plain torch ops
+    "infonce": ("exact", lambda: G.one(lambda f: E.infonce(f, reduction="none"), G.x(4, 4, seed=60))),
+    "conditional_infonce": ("exact", lambda: G.one(
+        lambda p, n: E.conditional_infonce(p, n, reduction="none"), G.x(4, seed=61), G.x(4, 3, seed=62))),
+}

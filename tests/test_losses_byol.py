@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+import reptutor.losses as L
 from reptutor.losses import BYOLLoss, byol_loss, byol_momentum, ema_update
 
-
-def _pair(n=6, d=4, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, d, generator=g, dtype=dtype),
-            torch.randn(n, d, generator=g, dtype=dtype))
+import _gradcheck as G
+import _robustness as R
+import _validation as V
+from _helpers import views
 
 
 # --- closed forms --------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ def test_zero_vector_counts_as_orthogonal():
 # --- reference -----------------------------------------------------------------------------------
 
 def test_matches_row_by_row_normalised_l2():
-    p, z = _pair(9, 5, seed=1)
+    p, z = views(9, 5, seed=1)
     ref = []
     for i in range(9):
         pn = [v / math.sqrt(sum(u * u for u in p[i].tolist())) for v in p[i].tolist()]
@@ -59,7 +59,7 @@ def test_matches_row_by_row_normalised_l2():
 # --- the stop-gradient and the gradient ----------------------------------------------------------
 
 def test_stop_gradient_and_analytic_gradient():
-    p, z = _pair(5, 4, seed=2)
+    p, z = views(5, 4, seed=2)
     p.requires_grad_(True)
     z.requires_grad_(True)
     byol_loss(p, z, reduction="sum").backward()
@@ -75,7 +75,7 @@ def test_stop_gradient_and_analytic_gradient():
 # --- invariants ----------------------------------------------------------------------------------
 
 def test_invariances_and_range():
-    p, z = _pair(50, 6, seed=3)
+    p, z = views(50, 6, seed=3)
     loss = byol_loss(p, z, reduction="none")
     assert float(loss.min()) >= 0.0 and float(loss.max()) <= 4.0
     torch.testing.assert_close(byol_loss(z, p, reduction="none"), loss)  # symmetric value
@@ -88,7 +88,7 @@ def test_invariances_and_range():
 
 
 def test_module_matches_function():
-    p, z = _pair(4, 3, seed=4)
+    p, z = views(4, 3, seed=4)
     assert torch.equal(BYOLLoss(reduction="sum")(p, z), byol_loss(p, z, reduction="sum"))
     assert "reduction='sum'" in repr(BYOLLoss(reduction="sum"))
 
@@ -155,7 +155,7 @@ def test_cosine_momentum_schedule():
 # --- error messages ------------------------------------------------------------------------------
 
 def test_errors():
-    p, z = _pair(3, 2)
+    p, z = views(3, 2)
     with pytest.raises(ValueError, match="p and z must have the same shape"):
         byol_loss(p, z[:2])
     with pytest.raises(ValueError, match="p must be 2-D"):
@@ -186,6 +186,45 @@ def test_errors():
 
 
 def test_gradcheck():
-    p, z = _pair(4, 3, seed=5)
+    p, z = views(4, 3, seed=5)
     p.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: byol_loss(a, z, reduction="none"), (p,))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("losses.byol_loss", lambda: {"p": V.randn(8, 4), "z": V.randn(8, 4, seed=1)}, (
+        *V.pair_cells("p", "z"), V.nonpositive("eps"), V.choice("reduction", V.REDUCTIONS))),
+    V.Entry("losses.BYOLLoss", lambda: {"p": V.randn(8, 4), "z": V.randn(8, 4, seed=1), "eps": 1e-12},
+            (V.number_type("eps"), V.nonpositive("eps"), V.choice("reduction", V.REDUCTIONS), V.rank("p")),
+            ctor=("eps", "reduction")),
+    V.Entry("losses.ema_update",
+            lambda: {"target": nn.Linear(2, 2), "online": nn.Linear(2, 2), "momentum": 0.99}, (
+              V.nonpositive("momentum", -1), V.out_of_range("momentum", 1.5, "<= 1"),
+              V.custom("type", "target", lambda k: None, V.all_of("target", r"nn\.Module", "NoneType"),
+                       error=TypeError),
+              V.custom("shape", "online", lambda k: nn.Linear(2, 3),
+                       V.all_of("online", "target", "shape|parameters")),
+            )),
+    V.Entry("losses.byol_momentum", lambda: {"step": 3, "total_steps": 10}, (
+        V.nonpositive("total_steps"), V.nonpositive("step", -1),
+        V.out_of_range("base", 1.5, "<= 1"),
+        V.wrong_type("step", lambda x: 3.5, "integer"))),
+]
+
+ROBUSTNESS = {
+    # normalised prediction and target: scaled by 1e4
+    "byol_loss": R.Case(make=R.pair, call=lambda p, z, t=None: L.byol_loss(p, z), big="scale",
+                        expect=R.SAME, bf16=(1, R.VALUE), tau=False),
+    "BYOLLoss": R.wraps("byol_loss"),
+    "byol_momentum": R.not_numeric("a momentum schedule of Python floats: no tensor input"),
+    "ema_update": R.not_numeric("an in-place parameter update: no number is returned"),
+}
+
+SECOND_ORDER = {
+    # the target z is a stop-gradient (no derivative by design): p only
+    "byol_loss": ("exact", lambda: G.one(
+        lambda p: L.byol_loss(p, G.x(4, 3, seed=56).detach(), reduction="none"), G.x(4, 3, seed=55))),
+    "ema_update": ("none", "an in-place parameter update under no_grad: nothing to differentiate"),
+    "byol_momentum": ("none", "a schedule of Python floats: nothing to differentiate"),
+}

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.losses as L
 from reptutor.losses import (
     CMCLoss,
     cmc_loss,
@@ -17,10 +18,10 @@ from reptutor.losses import (
     view_pairs,
 )
 
-
-def _views(v=3, n=6, d=4, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(v, n, d, generator=g, dtype=dtype)
+import _gradcheck as G
+import _robustness as R
+import _validation as V
+from _helpers import randn
 
 
 def _pair_loop(a, b, t):
@@ -57,8 +58,31 @@ def test_orthogonal_identical_views():
     assert cmc_loss(z, temperature=t, graph="core").item() == pytest.approx(2 * 2 * per_direction)
 
 
+def test_class_oracle_certifies_the_batch_class_entropy():
+    # The pair ceiling of the CMC chapter: two views that share only a class y can certify at
+    # most H(y) <= log K nats. An encoder that outputs the exact class (one-hot) reaches the
+    # batch's empirical class entropy: as tau -> 0 each anchor's loss is log n_c (the count of
+    # its class among the candidates), so log N - L^{ij} = log N - sum_c (n_c/N) log n_c.
+    k, n = 5, 40
+    g = torch.Generator().manual_seed(0)
+    for labels in (torch.arange(n) % k, torch.randint(0, k - 1, (n,), generator=g)):
+        z = F.one_hot(labels, k).to(torch.float64)  # (N, K), unit rows
+        terms = cmc_terms(torch.stack([z, z]), temperature=0.01)  # e^{-100} terms: negligible
+        p = torch.bincount(labels, minlength=k).to(torch.float64) / n
+        p = p[p > 0]
+        entropy = -(p * p.log()).sum().item()
+        certified = math.log(n) - terms.pair_losses[0].item() / 2  # one direction's bound
+        assert certified == pytest.approx(entropy, abs=1e-12)
+        assert certified <= math.log(k) + 1e-12
+    # a balanced batch reaches the ceiling log K exactly; the unbalanced one (K - 1 classes
+    # drawn) stays below it
+    z = F.one_hot(torch.arange(n) % k, k).to(torch.float64)
+    bound = math.log(n) - cmc_terms(torch.stack([z, z]), temperature=0.01).pair_losses[0].item() / 2
+    assert bound == pytest.approx(math.log(k), abs=1e-12)
+
+
 def test_two_views_is_twice_symmetric_info_nce():
-    a, b = _views(v=2)
+    a, b = randn(2, 6, 4)
     for graph in ("full", "core"):
         torch.testing.assert_close(cmc_loss([a, b], graph=graph, temperature=0.3),
                                    2 * info_nce_loss(a, b, temperature=0.3))
@@ -69,7 +93,7 @@ def test_two_views_is_twice_symmetric_info_nce():
 @pytest.mark.parametrize("t", [0.07, 0.5, 2.0])
 @pytest.mark.parametrize("graph", ["full", "core", [(2, 0), (1, 3)]])
 def test_matches_loop_reference(t, graph):
-    z = _views(v=4)
+    z = randn(4, 6, 4)
     terms = cmc_terms(z, graph=graph, temperature=t, reduction="none")
     expected_pairs = {"full": list(combinations(range(4), 2)), "core": [(0, 1), (0, 2), (0, 3)]}
     pairs = expected_pairs[graph] if isinstance(graph, str) else [(0, 2), (1, 3)]
@@ -88,7 +112,7 @@ def test_view_pairs_counts_and_order():
 
 
 def test_reductions_and_list_input():
-    z = _views(v=3, n=5)
+    z = randn(3, 5, 4)
     per = cmc_loss(z, reduction="none")
     assert per.shape == (5,)
     assert cmc_loss(z, reduction="sum").item() == pytest.approx(per.sum().item())
@@ -100,8 +124,8 @@ def test_reductions_and_list_input():
 
 
 def test_follows_dtype():
-    assert cmc_loss(_views(dtype=torch.float64)).dtype == torch.float64
-    assert cmc_loss(_views(dtype=torch.float32)).dtype == torch.float32
+    assert cmc_loss(randn(3, 6, 4, dtype=torch.float64)).dtype == torch.float64
+    assert cmc_loss(randn(3, 6, 4, dtype=torch.float32)).dtype == torch.float32
 
 
 # --- invariants --------------------------------------------------------------------------------
@@ -110,7 +134,7 @@ def test_follows_dtype():
 @given(v=st.integers(2, 5), n=st.integers(2, 8), d=st.integers(1, 5),
        seed=st.integers(0, 10_000), t=st.floats(0.05, 5.0))
 def test_invariants(v, n, d, seed, t):
-    z = _views(v, n, d, seed)
+    z = randn(v, n, d, seed=seed)
     full = cmc_loss(z, temperature=t)
     g = torch.Generator().manual_seed(seed + 1)
     # Lower bound: every InfoNCE direction is >= 0.
@@ -130,7 +154,7 @@ def test_invariants(v, n, d, seed, t):
 
 
 def test_stable_for_extreme_inputs():
-    z = _views(dtype=torch.float32)
+    z = randn(3, 6, 4, dtype=torch.float32)
     for t in (1e-3, 10.0):
         zz = (z + 1e4).requires_grad_()
         val = cmc_loss(zz, temperature=t)
@@ -139,7 +163,7 @@ def test_stable_for_extreme_inputs():
 
 
 def test_module_matches_function():
-    z = _views(v=4)
+    z = randn(4, 6, 4)
     assert CMCLoss(graph="core", core_view=2, temperature=0.3)(z).item() == pytest.approx(
         cmc_loss(z, graph="core", core_view=2, temperature=0.3).item())
     assert CMCLoss()(z).item() == pytest.approx(cmc_loss(z).item())
@@ -148,7 +172,7 @@ def test_module_matches_function():
 # --- cross-view prediction ---------------------------------------------------------------------
 
 def test_prediction_closed_forms():
-    x = _views(v=1, n=5, d=3)[0]
+    x = randn(1, 5, 3)[0]
     err = torch.tensor([0.5, -1.0, 2.0], dtype=x.dtype)
     # l2: sum of squared errors per sample = 0.25 + 1 + 4; l1: 0.5 + 1 + 2.
     assert cross_view_prediction_loss(x + err, x).item() == pytest.approx(5.25)
@@ -157,7 +181,7 @@ def test_prediction_closed_forms():
     torch.testing.assert_close(per, torch.full((5,), 5.25, dtype=x.dtype))
     assert cross_view_prediction_loss(x + err, x, reduction="sum").item() == pytest.approx(5 * 5.25)
     # l2 is D times torch's mean-squared error; it scales with the square of the amplitude.
-    y = _views(v=1, n=5, d=3, seed=1)[0]
+    y = randn(1, 5, 3, seed=1)[0]
     assert cross_view_prediction_loss(x, y).item() == pytest.approx(3 * F.mse_loss(x, y).item())
     assert cross_view_prediction_loss(2 * x, 2 * y).item() == pytest.approx(
         4 * cross_view_prediction_loss(x, y).item())
@@ -166,7 +190,7 @@ def test_prediction_closed_forms():
 # --- errors ------------------------------------------------------------------------------------
 
 def test_errors():
-    z = _views(v=3)
+    z = randn(3, 6, 4)
     with pytest.raises(ValueError, match=r"views must hold at least 2 views along dim 0, got shape \(1, 6, 4\)"):
         cmc_loss(z[:1])
     with pytest.raises(ValueError, match=r"views must hold at least 2 views, got 1"):
@@ -196,7 +220,7 @@ def test_errors():
 
 
 def test_graph_errors():
-    with pytest.raises(ValueError, match="n_views must be >= 2, got 1"):
+    with pytest.raises(ValueError, match="num_views must be >= 2, got 1"):
         view_pairs(1)
     with pytest.raises(TypeError, match="graph must be one of 'full', 'core' or a non-empty sequence"):
         view_pairs(3, graph=[])
@@ -217,7 +241,7 @@ def test_graph_errors():
 
 
 def test_prediction_errors():
-    x = _views(v=1)[0]
+    x = randn(1, 6, 4)[0]
     with pytest.raises(ValueError, match=r"prediction and target must have the same shape, got \(6, 4\) and \(6, 3\)"):
         cross_view_prediction_loss(x, x[:, :3])
     with pytest.raises(ValueError, match="distance must be one of 'l2', 'l1'; got 'cos'"):
@@ -234,15 +258,67 @@ def test_prediction_errors():
 
 @pytest.mark.parametrize("graph", ["full", "core"])
 def test_gradcheck_cmc(graph):
-    z = _views(v=3, n=4, d=3).requires_grad_()
+    z = randn(3, 4, 3).requires_grad_()
     assert torch.autograd.gradcheck(lambda x: cmc_loss(x, graph=graph, temperature=0.5), (z,))
-    zs = [t.detach().clone().requires_grad_() for t in _views(v=3, n=4, d=3, seed=1)]
+    zs = [t.detach().clone().requires_grad_() for t in randn(3, 4, 3, seed=1)]
     assert torch.autograd.gradcheck(lambda a, b, c: cmc_loss([a, b, c], reduction="none").sum(), zs)
 
 
 def test_gradcheck_prediction():
-    x = _views(v=1, n=4, d=3)[0].requires_grad_()
-    y = _views(v=1, n=4, d=3, seed=2)[0]
+    x = randn(1, 4, 3)[0].requires_grad_()
+    y = randn(1, 4, 3, seed=2)[0]
     assert torch.autograd.gradcheck(lambda p: cross_view_prediction_loss(p, y), (x,))
     # l1 is differentiable away from zero residuals (the random draws are far from ties).
     assert torch.autograd.gradcheck(lambda p: cross_view_prediction_loss(p, y, distance="l1"), (x,))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    *(V.Entry(f"losses.{name}", lambda: {"views": V.randn(3, 8, 4)}, (
+        V.rank("views", lambda x: x[0]), V.shape("views", lambda k: k["views"][:1]),
+        V.custom("empty", "views", lambda k: k["views"][:, :0], V.all_of("views", r"\(3, 0, 4\)")),
+        V.nonfinite("views"), V.nonpositive("temperature"), V.choice("graph", ("full", "core")),
+        V.choice("reduction", V.REDUCTIONS), V.wrong_type("views", lambda x: None, "tensor"),
+        *V.boolean("normalize"),
+    )) for name in ("cmc_loss", "cmc_terms")),
+    V.Entry("losses.CMCLoss", lambda: {"views": V.randn(3, 8, 4), "temperature": 0.07}, (
+        V.number_type("temperature"), V.nonpositive("temperature"), V.choice("graph", ("full", "core")),
+        V.choice("reduction", V.REDUCTIONS), V.rank("views", lambda x: x[0]), *V.boolean("normalize")),
+        ctor=("temperature", "graph", "reduction", "normalize")),
+    V.Entry("losses.view_pairs", lambda: {"num_views": 3}, (
+        V.nonpositive("num_views", 1), V.choice("graph", ("full", "core")),
+        V.wrong_type("num_views", lambda x: "3", "integer"),
+        V.Bad("range", "core_view", lambda k: V.replace(k, core_view=3, graph="core"),
+              V.all_of("core_view", "< 3|<= 2", "got 3")),
+    )),
+    V.Entry("losses.cross_view_prediction_loss",
+            lambda: {"prediction": V.randn(8, 4), "target": V.randn(8, 4, seed=1)}, (
+              *V.pair_cells("prediction", "target"), V.choice("distance", ("l2", "l1")),
+              V.choice("reduction", V.REDUCTIONS))),
+]
+
+ROBUSTNESS = {
+    # L2-normalised embeddings (cmc): inputs multiplied by 1e4, the value must not move;
+    # cross-view prediction regresses raw embeddings: translated by 1e4
+    "cmc_loss": R.cosine(lambda a, b, **k: L.cmc_loss([a, b, a - b], **k), 0.07, depth=18),
+    "cmc_terms": R.cosine(lambda a, b, **k: R.sum_fields(L.cmc_terms([a, b, a - b], **k)[::2]),
+                          0.07, depth=36),  # loss + pair_losses: the total counted twice
+    "cross_view_prediction_loss": R.Case(make=R.pair, call=lambda p, y, t=None:
+                                         L.cross_view_prediction_loss(p, y), big="add",
+                                         expect=R.SAME, bf16=(1, R.VALUE), tau=False),
+    "CMCLoss": R.wraps("cmc_loss"),
+    "view_pairs": R.not_numeric("returns the index pairs of a view graph: no number"),
+}
+
+SECOND_ORDER = {
+    # the InfoNCE engine (losses/_engine.py): exact by a dense differentiable backward
+    "cmc_loss": ("exact", lambda: G.one(
+        lambda a, b, c: L.cmc_loss([a, b, c], temperature=0.5, reduction="none"),
+        *(G.x(4, 3, seed=s) for s in (32, 33, 34)))),
+    "cmc_terms": ("exact", lambda: G.one(
+        lambda a, b, c: L.cmc_terms([a, b, c], graph="core", temperature=0.5, reduction="none"),
+        *(G.x(4, 3, seed=s) for s in (35, 36, 37)))),
+    "cross_view_prediction_loss": ("exact", lambda: G.one(
+        L.cross_view_prediction_loss, *G.pair_xy(seed=38))),
+    "view_pairs": ("none", "returns the index pairs of a view graph: nothing to differentiate"),
+}

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.losses as L
 from reptutor.data import transform_grid
 from reptutor.losses import (
     GDTLoss,
@@ -17,6 +18,10 @@ from reptutor.losses import (
     mask_conflicts,
     nt_xent_loss,
 )
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 
 def _z(n, d=4, seed=0, dtype=torch.float64):
@@ -36,53 +41,97 @@ def _av_grid(n_samples, sizes):
     return idx, params
 
 
-def _loop_reference(z, pos, cmp, t):
-    """Per-anchor loop straight from the formula: -mean_{j in P_i} log softmax_{C_i}(s_i)_j."""
+def _loop_reference(z, pos, cmp, t, denominator="separate"):
+    """Per-anchor loop straight from the formula, in plain Python floats.
+
+    shared:   -mean_{j in P_i} log( e^{s_ij} / sum_{k in C_i} e^{s_ik} )
+    separate: -mean_{j in P_i} log( e^{s_ij} / (e^{s_ij} + sum_{k in C_i minus P_i} e^{s_ik}) )
+    """
     u = z / z.norm(dim=1, keepdim=True)
     out = []
     for i in range(u.shape[0]):
         comp = [k for k in range(u.shape[0]) if cmp[i, k]]
         s = {k: float(u[i] @ u[k]) / t for k in comp}
-        lse = math.log(sum(math.exp(v) for v in s.values()))
-        terms = [-(s[j] - lse) for j in range(u.shape[0]) if pos[i, j]]
+        positives = [j for j in comp if pos[i, j]]
+        negatives = [k for k in comp if not pos[i, k]]
+        terms = []
+        for j in positives:
+            kept = comp if denominator == "shared" else [j] + negatives
+            terms.append(math.log(sum(math.exp(s[k]) for k in kept)) - s[j])
         out.append(sum(terms) / len(terms))
     return torch.tensor(out, dtype=z.dtype)
 
 
 # ---------------------------------------------------------------- closed forms
-def test_constant_embeddings_give_log_of_compared_count():
+def test_constant_embeddings_give_log_of_candidate_count():
+    # Every score ties: shared gives log|C_i|, separate log(1 + |N_i|) (a positive and the
+    # negatives), N_i = C_i minus P_i.
     idx, params = _av_grid(3, [2])  # 3 samples x 2 reversals x 2 modalities = 12 views
     z = torch.ones(12, 5, dtype=torch.float64)
-    # Cross-modal: each anchor is compared with the 6 views of the other modality.
-    for modes in (["invariant", "invariant"], ["distinctive", "invariant"]):
-        loss = gdt_loss(z, idx, params, modes=modes, cross_factor=1)
+    # Cross-modal: each anchor is compared with the 6 views of the other modality, of which
+    # 2 (invariant reversal) or 1 (distinctive reversal) are positives.
+    for modes, n_pos in ((["invariant", "invariant"], 2), (["distinctive", "invariant"], 1)):
+        loss = gdt_loss(z, idx, params, modes=modes, cross_factor=1, denominator="shared")
         assert loss.item() == pytest.approx(math.log(6), abs=1e-12)
-    # Without a cross factor every other view (11) is compared.
-    loss = gdt_loss(z, idx, params, modes=["invariant", "invariant"])
+        loss = gdt_loss(z, idx, params, modes=modes, cross_factor=1)
+        assert loss.item() == pytest.approx(math.log(1 + 6 - n_pos), abs=1e-12)
+    # Without a cross factor every other view (11) is compared; 3 are positives.
+    loss = gdt_loss(z, idx, params, modes=["invariant", "invariant"], denominator="shared")
     assert loss.item() == pytest.approx(math.log(11), abs=1e-12)
+    loss = gdt_loss(z, idx, params, modes=["invariant", "invariant"])
+    assert loss.item() == pytest.approx(math.log(1 + 11 - 3), abs=1e-12)
 
 
 @pytest.mark.parametrize("t", [0.05, 0.3, 1.0])
 def test_orthonormal_key_codes_closed_form(t):
     # Each view is embedded as the one-hot code of its key (sample, reversal): positives are
-    # identical (s = 1/t), every other compared view is orthogonal (s = 0), so
-    # l = log(|P| e^{1/t} + |C| - |P|) - 1/t with |P| = 2 (other modality, both shifts), |C| = 12.
+    # identical (s = 1/t), every other compared view is orthogonal (s = 0). With |P| = 2 (other
+    # modality, both shifts) and |C| = 12:
+    #   shared:   l = log(|P| e^{1/t} + |C| - |P|) - 1/t
+    #   separate: l = log(e^{1/t} + |C| - |P|) - 1/t   (each positive alone with the negatives)
     idx, params = _av_grid(3, [2, 2])  # columns: reversal, shift, modality
     key = idx * 2 + params[:, 0]
     z = torch.nn.functional.one_hot(key, 6).double()
-    loss = gdt_loss(z, idx, params, modes=["distinctive", "invariant", "invariant"],
-                    cross_factor=2, temperature=t, reduction="none")
-    expect = math.log(2 * math.exp(1 / t) + 10) - 1 / t
-    torch.testing.assert_close(loss, torch.full((24,), expect, dtype=torch.float64))
+    kw = dict(modes=["distinctive", "invariant", "invariant"], cross_factor=2, temperature=t,
+              reduction="none")
+    shared = gdt_loss(z, idx, params, denominator="shared", **kw)
+    separate = gdt_loss(z, idx, params, **kw)
+    torch.testing.assert_close(
+        shared, torch.full((24,), math.log(2 * math.exp(1 / t) + 10) - 1 / t, dtype=torch.float64))
+    torch.testing.assert_close(
+        separate, torch.full((24,), math.log(math.exp(1 / t) + 10) - 1 / t, dtype=torch.float64))
 
 
-def test_floor_log_positive_count_as_temperature_vanishes():
+def test_floors_as_temperature_vanishes():
+    # Aligned positives, orthogonal negatives: shared -> log|P|, separate -> 0.
     idx, params = _av_grid(4, [2, 4])
     key = idx * 4 + params[:, 1]  # distinctive to the shift, invariant to reversal
     z = torch.nn.functional.one_hot(key, 16).double()
-    loss = gdt_loss(z, idx, params, modes=["invariant", "distinctive", "invariant"],
-                    cross_factor=2, temperature=1e-3)
-    assert loss.item() == pytest.approx(math.log(2), abs=1e-9)  # |P| = 2 reversals
+    kw = dict(modes=["invariant", "distinctive", "invariant"], cross_factor=2, temperature=1e-3)
+    shared = gdt_loss(z, idx, params, denominator="shared", **kw)
+    assert shared.item() == pytest.approx(math.log(2), abs=1e-9)  # |P| = 2 reversals
+    assert gdt_loss(z, idx, params, **kw).item() == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5, 2.0])
+def test_price_of_unseparated_negatives_closed_form(t):
+    # Positives aligned with the anchor (cos 1); m_hard negatives on top of it (cos 1) and the
+    # rest orthogonal (cos 0). Dividing by e^{1/t}:
+    #   separate: l = log(1 + m_hard + m_far e^{-1/t})
+    #   shared:   l = log(|P| + m_hard + m_far e^{-1/t})
+    # so a hard negative's price log(1 + 1/(|P| + R)) is below log(1 + 1/|P|) at any finite t,
+    # with R = m_far e^{-1/t} -> 0 only as t -> 0.
+    idx, params = _av_grid(3, [2, 4])  # reversal (2) x shift (4) x modality
+    key = idx  # the encoder ignores reversal AND shift: every view of a clip at one point
+    z = torch.nn.functional.one_hot(key, 3).double()
+    kw = dict(modes=["invariant", "distinctive", "invariant"], cross_factor=2, temperature=t,
+              reduction="none")
+    p, m_hard, m_far = 2, 6, 16  # |P| = 2 reversals; 6 shifted copies of the clip; 2 clips x 8
+    sep = gdt_loss(z, idx, params, **kw)
+    sha = gdt_loss(z, idx, params, denominator="shared", **kw)
+    far = m_far * math.exp(-1 / t)
+    torch.testing.assert_close(sep, torch.full_like(sep, math.log(1 + m_hard + far)))
+    torch.testing.assert_close(sha, torch.full_like(sha, math.log(p + m_hard + far)))
 
 
 # ---------------------------------------------------------------- reference
@@ -94,26 +143,78 @@ def test_floor_log_positive_count_as_temperature_vanishes():
     (["invariant", "distinctive", "invariant"], None),
     (["distinctive", "distinctive", "invariant"], 2),
 ])
-def test_matches_loop_reference(t, modes, cross):
+@pytest.mark.parametrize("denominator", ["separate", "shared"])
+def test_matches_loop_reference(t, modes, cross, denominator):
     idx, params = _av_grid(3, [2, 2])
     z = _z(idx.shape[0], seed=1)
     masks = gdt_masks(idx, params, modes=modes, cross_factor=cross)
     ours = gdt_loss(z, idx, params, modes=modes, cross_factor=cross, temperature=t,
-                    reduction="none")
-    torch.testing.assert_close(ours, _loop_reference(z, masks.positive, masks.compare, t))
+                    denominator=denominator, reduction="none")
+    torch.testing.assert_close(
+        ours, _loop_reference(z, masks.positive, masks.compare, t, denominator))
 
 
-def test_random_masks_match_loop_reference():
+@pytest.mark.parametrize("denominator", ["separate", "shared"])
+def test_random_masks_match_loop_reference(denominator):
     g = torch.Generator().manual_seed(3)
     n = 9
     cmp = (torch.rand(n, n, generator=g) < 0.7) & ~torch.eye(n, dtype=torch.bool)
     pos = cmp & (torch.rand(n, n, generator=g) < 0.4)
     pos[torch.arange(n), (torch.arange(n) + 1) % n] = True  # at least one positive per row
     cmp = cmp | pos
+    cmp[0] = pos[0]  # anchor 0 has no negative: its separate terms are exactly 0
     z = _z(n, seed=4)
-    torch.testing.assert_close(
-        generalized_nce_loss(z, pos, cmp, temperature=0.2, reduction="none"),
-        _loop_reference(z, pos, cmp, 0.2))
+    ours = generalized_nce_loss(z, pos, cmp, temperature=0.2, denominator=denominator,
+                                reduction="none")
+    torch.testing.assert_close(ours, _loop_reference(z, pos, cmp, 0.2, denominator))
+    if denominator == "separate":
+        assert ours[0].item() == 0.0
+
+
+def test_separate_is_the_mean_of_single_positive_terms():
+    # The released code's structure: each positive j of anchor i is its own NCE term whose
+    # candidates are j and the negatives N_i = C_i minus P_i. Build every such term as a
+    # one-positive generalized NCE call (where both forms agree) and average per anchor.
+    idx, params = _av_grid(2, [2, 2])
+    modes = ["invariant", "distinctive", "invariant"]  # |P_i| = 2 (both reversals)
+    masks = gdt_masks(idx, params, modes=modes, cross_factor=2)
+    z = _z(idx.shape[0], seed=12)
+    n = z.shape[0]
+    negative = masks.compare & ~masks.positive
+    ref = torch.zeros(n, dtype=z.dtype)
+    for i in range(n):
+        pos_i = masks.positive[i].nonzero().flatten()
+        for j in pos_i:
+            one = torch.zeros(n, n, dtype=torch.bool)
+            one[i, j] = True
+            cmp = negative.clone()
+            cmp[i, j] = True
+            for r in range(n):  # other rows: any valid one-positive mask (ignored below)
+                if r != i:
+                    one[r, (r + 1) % n] = cmp[r, (r + 1) % n] = True
+            term = generalized_nce_loss(z, one, cmp, temperature=0.3, reduction="none")[i]
+            term_shared = generalized_nce_loss(z, one, cmp, temperature=0.3,
+                                               denominator="shared", reduction="none")[i]
+            torch.testing.assert_close(term, term_shared)  # one positive: the forms agree
+            ref[i] += term / len(pos_i)
+    ours = generalized_nce_loss(z, masks.positive, masks.compare, temperature=0.3,
+                                reduction="none")
+    torch.testing.assert_close(ours, ref)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), t=st.floats(0.05, 3.0))
+def test_separate_never_exceeds_shared_and_they_agree_with_one_positive(seed, t):
+    idx, params = _av_grid(3, [2, 2])
+    z = _z(idx.shape[0], seed=seed)
+    kw = dict(cross_factor=2, temperature=t, reduction="none")
+    many = ["invariant", "distinctive", "invariant"]  # |P_i| = 2
+    assert bool((gdt_loss(z, idx, params, modes=many, **kw)
+                 <= gdt_loss(z, idx, params, modes=many, denominator="shared", **kw)
+                 + 1e-12).all())
+    one = ["distinctive", "distinctive", "invariant"]  # |P_i| = 1
+    torch.testing.assert_close(gdt_loss(z, idx, params, modes=one, **kw),
+                               gdt_loss(z, idx, params, modes=one, denominator="shared", **kw))
 
 
 # ---------------------------------------------------------------- reductions to InfoNCE
@@ -149,6 +250,11 @@ def test_gdt_loss_is_generalized_nce_of_its_masks_and_module_matches():
         pytest.approx(ref.item(), abs=1e-12)
     module = GDTLoss(modes=modes, cross_factor=2, temperature=0.1)
     assert module(z, idx, params).item() == pytest.approx(ref.item(), abs=1e-12)
+    shared = GDTLoss(modes=["invariant"] * 3, cross_factor=2, temperature=0.1,
+                     denominator="shared")
+    assert shared(z, idx, params).item() == pytest.approx(
+        gdt_loss(z, idx, params, modes=["invariant"] * 3, cross_factor=2, temperature=0.1,
+                 denominator="shared").item(), abs=1e-12)
     per = gdt_loss(z, idx, params, modes=modes, cross_factor=2, reduction="none")
     assert gdt_loss(z, idx, params, modes=modes, cross_factor=2, reduction="sum").item() == \
         pytest.approx(per.sum().item(), abs=1e-10)
@@ -209,10 +315,13 @@ def test_loss_invariants(seed, t):
     modes = ["distinctive", "invariant"]
     z = _z(idx.shape[0], seed=seed)
     per = gdt_loss(z, idx, params, modes=modes, cross_factor=1, temperature=t, reduction="none")
-    masks = gdt_masks(idx, params, modes=modes, cross_factor=1)
-    # Jensen floor: l_i >= log|P_i| (here |P_i| = 1, so l_i >= 0).
-    floor = masks.positive.sum(1).double().log()
-    assert bool((per >= floor - 1e-12).all())
+    # Floors: separate l_i >= 0; shared (Jensen) l_i >= log|P_i|, here |P_i| = 2.
+    assert bool((per >= -1e-12).all())
+    inv = ["invariant", "invariant"]
+    shared = gdt_loss(z, idx, params, modes=inv, cross_factor=1, temperature=t,
+                      denominator="shared", reduction="none")
+    masks = gdt_masks(idx, params, modes=inv, cross_factor=1)
+    assert bool((shared >= masks.positive.sum(1).double().log() - 1e-12).all())
     # Scale invariance with normalisation, and equivariance under a joint permutation of views.
     torch.testing.assert_close(
         gdt_loss(3.0 * z, idx, params, modes=modes, cross_factor=1, temperature=t,
@@ -269,6 +378,10 @@ def test_error_messages():
         gdt_loss(z, idx, params, modes=modes, temperature=0.0)
     with pytest.raises(ValueError, match="reduction must be one of"):
         gdt_loss(z, idx, params, modes=modes, reduction="avg")
+    with pytest.raises(ValueError, match="denominator must be one of 'separate', 'shared'"):
+        gdt_loss(z, idx, params, modes=modes, denominator="joint")
+    with pytest.raises(ValueError, match="denominator must be one of"):
+        GDTLoss(modes=modes, denominator="per-positive")
     with pytest.raises(ValueError, match="z must have at least 2 row"):
         gdt_loss(z[:1], idx[:1], params[:1], modes=modes)
     with pytest.raises(ValueError, match="z must be finite"):
@@ -312,14 +425,148 @@ def test_error_messages_generalized_nce_and_conflicts():
 
 
 # ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("denominator", ["separate", "shared"])
+@pytest.mark.parametrize("modes", [["distinctive", "invariant"], ["invariant", "invariant"]])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_gradcheck(normalize):
+def test_gradcheck(normalize, modes, denominator):
     idx, params = _av_grid(2, [2])
     z = _z(idx.shape[0], d=3, seed=11).requires_grad_(True)
-    modes = ["distinctive", "invariant"]
+
+    def f(v):
+        return gdt_loss(v, idx, params, modes=modes, cross_factor=1, temperature=0.5,
+                        normalize=normalize, denominator=denominator, reduction="none")
+    assert torch.autograd.gradcheck(f, (z,))
+    assert torch.autograd.gradgradcheck(f, (z,))
+
+
+def test_gradcheck_and_finite_gradient_without_negatives():
+    # Anchor 0 has positives but no negative: its separate terms are constant 0, and neither
+    # the value nor the gradient may become NaN (no -inf - (-inf) in the backward pass).
+    pos = torch.tensor([[0, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0]], dtype=torch.bool)
+    cmp = ~torch.eye(4, dtype=torch.bool)
+    cmp[0, 3] = False
+    z = _z(4, d=3, seed=13).requires_grad_(True)
+    out = generalized_nce_loss(z, pos, cmp, temperature=0.5, reduction="none")
+    assert out[0].item() == 0.0
+    out.sum().backward()
+    assert bool(torch.isfinite(z.grad).all())
     assert torch.autograd.gradcheck(
-        lambda v: gdt_loss(v, idx, params, modes=modes, cross_factor=1, temperature=0.5,
-                           normalize=normalize), (z,))
-    assert torch.autograd.gradgradcheck(
-        lambda v: gdt_loss(v, idx, params, modes=modes, cross_factor=1, temperature=0.5,
-                           normalize=normalize), (z,))
+        lambda v: generalized_nce_loss(v, pos, cmp, temperature=0.5, reduction="none"), (z,))
+
+
+# ---------------------------------------------------------------- the invariance theorem, exactly
+@pytest.mark.parametrize("sizes,factor", [([2, 4], 0), ([2, 4], 1), ([3], 0)])
+def test_orbit_averaged_features_give_every_probe_exact_chance(sizes, factor):
+    # Part 1 of the chapter's theorem on the complete grid: if all views that differ only in
+    # factor m share one feature vector, any decoder gives the |Theta_m| views of an orbit one
+    # prediction, right for exactly one of them, so its test accuracy is exactly 1/|Theta_m|,
+    # whatever the features are (here random, of a random, untrained "encoder").
+    from reptutor.metrics import linear_probe_accuracy
+
+    n_clips = 40
+    grid = transform_grid(n_clips, sizes)
+    z = _z(grid.sample_index.shape[0], d=6, seed=17).view(n_clips, *sizes, 6)
+    z = z.mean(dim=1 + factor, keepdim=True).expand_as(z).reshape(-1, 6)  # orbit average
+    y = grid.params[:, factor]
+    train = grid.sample_index < n_clips // 2
+    acc = linear_probe_accuracy(z[train], y[train], z[~train], y[~train])
+    assert acc == pytest.approx(1 / sizes[factor], abs=1e-12)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+def _grid() -> dict:
+    from reptutor.data import transform_grid
+
+    grid = transform_grid(4, [2])  # N = 8 samples: 4 source clips x 2 transformations
+    return {"z": V.randn(8, 4), "sample_index": grid.sample_index, "params": grid.params,
+            "modes": ("invariant",)}
+
+
+def _masks() -> dict:
+    from reptutor.losses import gdt_masks
+
+    m = gdt_masks(**{k: v for k, v in _grid().items() if k != "z"})
+    return {"z": V.randn(8, 4), "positive": m.positive, "compare": m.compare}
+
+
+VALIDATION = [
+    V.Entry("losses.gdt_loss", _grid, (
+        V.rank("z"), V.shape("sample_index", lambda k: k["sample_index"][:7]),
+        V.shape("params", lambda k: k["params"][:7]),
+        V.empty("z", "sample_index", "params"), V.nonfinite("z"), V.nonpositive("temperature"),
+        V.labels_dtype("sample_index"),
+        V.device_mismatch("z", "sample_index"), V.choice("modes", V.TRANSFORM_MODES, ("bogus",)),
+        V.choice("reduction", V.REDUCTIONS), V.choice("denominator", ("separate", "shared")),
+        V.wrong_type("z"), *V.boolean("normalize"),
+    ), na={"dtype-mismatch": "sample_index and params are integer; one float input"}),
+    V.Entry("losses.gdt_masks", lambda: {k: v for k, v in _grid().items() if k != "z"}, (
+        V.rank("sample_index"), V.shape("params", lambda k: k["params"][:7]),
+        V.empty("sample_index", "params"),
+        V.labels_dtype("sample_index"), V.device_mismatch("sample_index", "params"),
+        V.choice("modes", V.TRANSFORM_MODES, ("bogus",)), V.wrong_type("sample_index"),
+        V.out_of_range("cross_factor", 1, "<= 0"),
+    ), na={"nonfinite": "integer inputs only", "dtype-mismatch": "integer inputs only",
+           "nonpositive": "cross_factor is a column index: 0 is valid (see range)"}),
+    V.Entry("losses.generalized_nce_loss", _masks, (
+        V.rank("z"), V.shape("positive", lambda k: k["positive"][:7, :7]),
+        V.shape("compare", lambda k: k["compare"][:, :7]), V.empty("z", "positive", "compare"),
+        V.nonfinite("z"), V.nonpositive("temperature"), V.device_mismatch("z", "positive"),
+        V.choice("reduction", V.REDUCTIONS), V.choice("denominator", ("separate", "shared")),
+        V.wrong_type("z"), *V.boolean("normalize"),
+        V.custom("dtype-mismatch", "positive", lambda k: k["positive"].float(),
+                 V.all_of("positive", "bool", "float32"), error=TypeError),
+    )),
+    V.Entry("losses.mask_conflicts", lambda: {k: v for k, v in _masks().items() if k != "z"}, (
+        V.rank("positive"), V.shape("compare", lambda k: k["compare"][:, :7]),
+        V.Bad("empty", "positive",
+              lambda k: V.replace(k, positive=k["positive"][:0, :0], compare=k["compare"][:0, :0]),
+              V.all_of("positive", "empty|at least", r"\(0, 0\)")),
+        V.device_mismatch("positive", "compare"),
+        V.wrong_type("positive"),
+        V.custom("dtype-mismatch", "compare", lambda k: k["compare"].float(),
+                 V.all_of("compare", "bool", "float32"), error=TypeError),
+    ), na={"nonfinite": "boolean masks only"}),
+    V.Entry("losses.GDTLoss", lambda: {**_grid(), "temperature": 0.07}, (
+        V.number_type("temperature"), V.nonpositive("temperature"), V.choice("modes", V.TRANSFORM_MODES, ("bogus",)),
+        V.choice("reduction", V.REDUCTIONS), V.choice("denominator", ("separate", "shared")),
+        V.rank("z"), *V.boolean("normalize")),
+        ctor=("modes", "temperature", "reduction", "cross_factor", "normalize", "denominator")),
+]
+
+GDT_INDEX = torch.arange(R.N).repeat(2)  # the two views of N samples, stacked
+GDT_MASKS = L.gdt_masks(GDT_INDEX, None, modes=[])
+GDT_GROUPS = L.gdt_masks(GDT_INDEX // 2, None, modes=[])  # 4 views per sample: 3 positives each
+
+ROBUSTNESS = {
+    # L2-normalised embeddings: inputs multiplied by 1e4, the value must not move
+    "generalized_nce_loss": R.cosine(
+        lambda a, b, **k: L.generalized_nce_loss(torch.cat([a, b]), GDT_MASKS.positive,
+                                                 GDT_MASKS.compare, **k), 0.07, depth=6),
+    **{f"generalized_nce_loss[{d},3 positives]": R.cosine(
+        lambda a, b, d=d, **k: L.generalized_nce_loss(torch.cat([a, b]), GDT_GROUPS.positive,
+                                                      GDT_GROUPS.compare, denominator=d, **k),
+        0.07, depth=6) for d in ("separate", "shared")},
+    "gdt_loss": R.cosine(lambda a, b, **k: L.gdt_loss(torch.cat([a, b]), GDT_INDEX, None,
+                                                      modes=[], **k), 0.07, depth=6),
+    "GDTLoss": R.wraps("gdt_loss"),
+    "gdt_masks": R.not_numeric("returns boolean masks: no number"),
+    "mask_conflicts": R.not_numeric("checks two boolean masks: no number"),
+}
+
+_SAMPLE = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])  # 2 samples x 2 transformations x 2 modalities
+_PARAMS = torch.tensor([[0, 0], [1, 0], [0, 0], [1, 0], [0, 1], [1, 1], [0, 1], [1, 1]])
+_EYE6 = torch.eye(6, dtype=torch.bool)
+_GROUP6 = torch.tensor([0, 0, 0, 1, 1, 1])
+
+SECOND_ORDER = {
+    # the InfoNCE engine (losses/_engine.py): exact by a dense differentiable backward
+    "gdt_loss": ("exact", lambda: G.one(
+        lambda z: L.gdt_loss(z, _SAMPLE, _PARAMS, modes=["distinctive", "invariant"],
+                             cross_factor=1, temperature=0.5, reduction="none"), G.x(8, 3, seed=39))),
+    "generalized_nce_loss": ("exact", lambda: G.one(
+        lambda z: L.generalized_nce_loss(z, (_GROUP6[:, None] == _GROUP6[None, :]) & ~_EYE6,
+                                         ~_EYE6, temperature=0.4, reduction="none"),
+        G.x(6, 3, seed=40))),
+    "gdt_masks": ("none", "returns boolean masks: nothing to differentiate"),
+    "mask_conflicts": ("none", "checks two boolean masks: nothing to differentiate"),
+}

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.losses as L
 from reptutor.losses import (
     GlobalLocalLoss,
     GlobalLocalTerms,
@@ -15,6 +16,10 @@ from reptutor.losses import (
     global_local_terms,
     local_contrastive_loss,
 )
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 
 def _seqs(n=3, t=4, d=2, seed=0, dtype=torch.float64, t_b=None):
@@ -204,9 +209,9 @@ def test_errors():
         local_contrastive_loss(za, zb[:, :3])
     with pytest.raises(ValueError, match=r"z_a must be 3-D, got shape \(3, 4\)"):
         local_contrastive_loss(za[..., 0], zb[..., 0])
-    with pytest.raises(ValueError, match=r"z_a and z_b must have the same number of clips N \(dim 0\)"):
+    with pytest.raises(ValueError, match=r"z_a and z_b must have the same number of clips \(dim 0\)"):
         global_contrastive_loss(za, zb[:2])
-    with pytest.raises(ValueError, match=r"z_a and z_b must have the same embedding dimension D \(dim 2\)"):
+    with pytest.raises(ValueError, match=r"z_a and z_b must have the same embedding size \(dim 2\)"):
         global_contrastive_loss(za, zb[..., :1])
     with pytest.raises(TypeError, match="z_a and z_b must have the same dtype"):
         global_contrastive_loss(za, zb.float())
@@ -248,3 +253,83 @@ def test_gradcheck(negatives, normalize):
                                             negatives=negatives), (za, zb))
     assert torch.autograd.gradcheck(
         lambda a, b: global_contrastive_loss(a, b, temperature=0.7, normalize=normalize), (za, zb))
+
+
+# --- the official code's convention ---------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 4), t=st.integers(1, 4))
+def test_official_single_log_sum_exp_is_never_smaller(seed, n, t):
+    # The official model.py puts both directions of an anchor in one log-sum-exp, over the row
+    # and the column of the score matrix (the positive appears in both):
+    #   l_off = LSE(row_i u col_i) - s_ii  >=  max(LSE row_i, LSE col_i) - s_ii  >=  ours,
+    # ours being the mean of the two directions (module notes). Checked for the global term
+    # (pooled scores) and the local term with batch negatives (flattened steps).
+    za, zb = _seqs(n=n, t=t, d=3, seed=seed)
+    for ours, (a, b) in (
+        (global_contrastive_loss(za, zb, reduction="none"), (za.mean(1), zb.mean(1))),
+        (local_contrastive_loss(za, zb, reduction="none").reshape(-1),
+         (za.reshape(n * t, -1), zb.reshape(n * t, -1))),
+    ):
+        s = a @ b.T
+        official = torch.logsumexp(torch.cat([s, s.T], dim=1), dim=1) - s.diagonal()
+        assert bool((official >= ours - 1e-12).all())
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("losses.global_contrastive_loss",
+            lambda: {"z_a": V.randn(4, 3, 5), "z_b": V.randn(4, 2, 5, seed=1)}, (
+              *V.pair_cells(), V.nonpositive("temperature"), V.choice("reduction", V.REDUCTIONS),
+              *V.boolean("normalize"))),
+    V.Entry("losses.local_contrastive_loss",
+            lambda: {"z_a": V.randn(4, 3, 5), "z_b": V.randn(4, 3, 5, seed=1)}, (
+              *V.pair_cells(), V.nonpositive("temperature"), V.choice("negatives", ("batch", "clip")),
+              V.choice("reduction", V.REDUCTIONS), *V.boolean("normalize"))),
+    *(V.Entry(f"losses.{name}",
+              lambda: {"za_global": V.randn(4, 3, 5), "zb_global": V.randn(4, 2, 5, seed=1),
+                       "za_local": V.randn(4, 3, 6, seed=2), "zb_local": V.randn(4, 3, 6, seed=3)}, (
+                *V.pair_cells("za_global", "zb_global"), *V.pair_cells("za_local", "zb_local")[1:6],
+                V.nonpositive("temperature"), V.choice("negatives", ("batch", "clip")),
+                *V.boolean("normalize")))
+      for name in ("global_local_terms", "global_local_loss")),
+    V.Entry("losses.GlobalLocalLoss",
+            lambda: {"za_global": V.randn(4, 3, 5), "zb_global": V.randn(4, 2, 5, seed=1),
+                     "za_local": V.randn(4, 3, 6, seed=2), "zb_local": V.randn(4, 3, 6, seed=3),
+                     "temperature": 1.0}, (
+              V.number_type("temperature"), V.nonpositive("temperature"), V.nonpositive("global_weight", -1),
+              V.choice("negatives", ("batch", "clip")), V.rank("za_local"), *V.boolean("normalize")),
+            ctor=("temperature", "global_weight", "negatives", "normalize")),
+]
+
+ROBUSTNESS = {
+    # normalised variants: scaled by 1e4; raw dot products (the official global-local code):
+    # large inputs must stay finite
+    "global_contrastive_loss[normalize]": R.cosine(
+        lambda a, b, **k: L.global_contrastive_loss(a[:, None], b[:, None], normalize=True, **k), 1.0),
+    "local_contrastive_loss[clip,normalize]": R.cosine(
+        lambda a, b, **k: L.local_contrastive_loss(a.view(2, 4, R.D), b.view(2, 4, R.D), normalize=True,
+                                                   negatives="clip", **k), 1.0),
+    "global_contrastive_loss": R.raw_seq(L.global_contrastive_loss),
+    "local_contrastive_loss": R.raw_seq(L.local_contrastive_loss),
+    "global_local_terms": R.raw_seq(lambda *xs, **k: R.sum_fields(L.global_local_terms(*xs, **k)),
+                                    depth=6, n_in=4),
+    "global_local_loss": R.raw_seq(L.global_local_loss, depth=6, n_in=4),
+    "GlobalLocalLoss": R.wraps("global_local_loss"),
+}
+
+SECOND_ORDER = {
+    # plain torch ops
+    "global_contrastive_loss": ("exact", lambda: G.one(
+        lambda a, b: L.global_contrastive_loss(a, b, temperature=0.7),
+        G.x(3, 4, 2, seed=51), G.x(3, 4, 2, seed=52))),
+    "local_contrastive_loss": ("exact", lambda: G.one(
+        lambda a, b: L.local_contrastive_loss(a, b, temperature=0.7, normalize=True),
+        G.x(2, 3, 2, seed=53), G.x(2, 3, 2, seed=54))),
+    "global_local_terms": ("exact", lambda: G.one(
+        lambda *v: L.global_local_terms(*v, temperature=0.7, negatives="clip"),
+        *(G.x(3, 4, 2, seed=s) for s in range(5, 9)))),
+    "global_local_loss": ("exact", lambda: G.one(
+        lambda *v: L.global_local_loss(*v, global_weight=0.5, local_weight=2.0, normalize=True),
+        *(G.x(3, 4, 2, seed=s) for s in range(5, 9)))),
+}

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.losses as L
 from reptutor.losses import (
     MCR2Loss,
     MCR2Terms,
@@ -16,6 +17,10 @@ from reptutor.losses import (
     mcr2_terms,
 )
 from reptutor.losses._gram import logdet_spd
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 FORMS = ("features", "samples")
 
@@ -204,3 +209,86 @@ def test_gradcheck(form):
     z.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: coding_rate(x, eps_sq=0.3, form=form), (z,))
     assert torch.autograd.gradcheck(lambda x: mcr2_loss(x, y, eps_sq=0.3, form=form), (z,))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("losses.coding_rate", lambda: {"z": V.randn(8, 4)}, (
+        V.rank("z"), V.empty("z"), V.nonfinite("z"), V.nonpositive("eps_sq"), V.choice("form", V.FORMS),
+        V.wrong_type("z"))),
+    *(V.Entry(f"losses.{name}", lambda: {"z": V.randn(8, 4), "labels": V.labels(8, 3)}, (
+        V.rank("z"), V.shape("labels", lambda k: k["labels"][:7]), V.empty("z", "labels"),
+        V.nonfinite("z"), V.nonpositive("eps_sq"), V.nonpositive("num_classes"),
+        V.labels_range("labels"), V.labels_range("labels", 3, num_classes=3),
+        V.labels_dtype("labels"), V.device_mismatch("z", "labels"), V.choice("form", V.FORMS),
+        V.wrong_type("z"), V.wrong_type("labels")),
+        na={"dtype-mismatch": "labels are integer by contract (see labels-dtype); one float input"})
+      for name in ("class_coding_rate", "mcr2_loss", "mcr2_terms")),
+    V.Entry("losses.MCR2Loss", lambda: {"z": V.randn(8, 4), "labels": V.labels(8, 3), "eps_sq": 0.5}, (
+        V.number_type("eps_sq"), V.nonpositive("eps_sq"), V.choice("form", V.FORMS), V.rank("z")),
+        ctor=("eps_sq", "form")),
+]
+
+
+def _rate_scale(z, eps_sq=0.5):
+    # R = 1/2 log det(I + a G), G = Z^T Z, a = D/(N eps^2): dR = a/2 tr(M^-1 dG) and
+    # |dG_kl| <= 3u sqrt(G_kk G_ll), so |dR| <= 3u * a/2 sum_kl |M^-1_kl| sqrt(G_kk G_ll)
+    z = z.detach().double()
+    n, d = z.shape
+    a = d / (n * eps_sq)
+    g = z.T @ z
+    m_inv = torch.linalg.inv(torch.eye(d, dtype=R.F64) + a * g)
+    s = g.diagonal().sqrt()
+    return 0.5 * a * float((m_inv.abs() * s[:, None] * s[None, :]).sum())
+
+
+def _class_rate_scale(z, labels, eps_sq=0.5):  # R^c = sum_j n_j/N R(Z_j)
+    return sum(float((labels == j).sum()) / len(labels) * _rate_scale(z[labels == j], eps_sq)
+               for j in labels.unique())
+
+
+ROBUSTNESS = {
+    # coding rates of raw (not normalised) features: scaled by 1e4; eps^2 swept
+    "coding_rate": R.Case(make=lambda dt: (R.pair(dt)[0],),
+                          call=lambda z, t=None: L.coding_rate(z, eps_sq=R.swept(t, 0.5)), big="scale",
+                          expect=None, bf16=(3, lambda xs, out: _rate_scale(xs[0]))),
+    "class_coding_rate": R.Case(make=lambda dt: (R.pair(dt)[0],),
+                                call=lambda z, t=None: L.class_coding_rate(z, R.LABELS, eps_sq=R.swept(t, 0.5)),
+                                big="scale", expect=None,
+                                bf16=(3, lambda xs, out: _class_rate_scale(xs[0], R.LABELS))),
+    "mcr2_loss": R.Case(make=lambda dt: (R.pair(dt)[0],),
+                        call=lambda z, t=None: L.mcr2_loss(z, R.LABELS, eps_sq=R.swept(t, 0.5)), big="scale",
+                        expect=None, bf16=(3, lambda xs, out: _rate_scale(xs[0])
+                                           + _class_rate_scale(xs[0], R.LABELS))),
+    "mcr2_terms": R.Case(make=lambda dt: (R.pair(dt)[0],),
+                         call=lambda z, t=None: R.sum_fields(L.mcr2_terms(z, R.LABELS, eps_sq=R.swept(t, 0.5))),
+                         big="scale", expect=None,
+                         bf16=(3, lambda xs, out: 2 * (_rate_scale(xs[0]) + _class_rate_scale(xs[0], R.LABELS)))),
+    "MCR2Loss": R.wraps("mcr2_loss"),
+}
+
+LINALG = {
+    "losses.coding_rate": R.LinalgCase(lambda dt: (R.pair(dt)[0],), L.coding_rate),
+    **{f"losses.{name}": R.LinalgCase(lambda dt: (R.pair(dt)[0],), lambda z, f=f: f(z, R.LABELS),
+                                      meta_call=lambda z, f=f: f(z, R.LABELS.to("meta")))
+       for name, f in (("class_coding_rate", L.class_coding_rate), ("mcr2_terms", L.mcr2_terms),
+                       ("mcr2_loss", L.mcr2_loss), ("MCR2Loss", L.MCR2Loss()))},
+}
+
+_Y8 = torch.tensor([0, 1, 0, 1, 2, 2, 0, 1])
+
+SECOND_ORDER = {
+    # _Gram, and _LogdetSPD whose create_graph backward differentiates inv(M)
+    "coding_rate": ("exact", lambda: [
+        (f"form={f}", lambda z, f=f: L.coding_rate(z, form=f), (G.x(8, 3, seed=18),))
+        for f in ("features", "samples")]),
+    "class_coding_rate": ("exact", lambda: [
+        (f"form={f}", lambda z, f=f: L.class_coding_rate(z, _Y8, form=f), (G.x(8, 3, seed=18),))
+        for f in ("features", "samples")]),
+    "mcr2_terms": ("exact", lambda: [
+        (f"form={f}", lambda z, f=f: L.mcr2_terms(z, _Y8, form=f), (G.x(8, 3, seed=18),))
+        for f in ("features", "samples")]),
+    "mcr2_loss": ("exact", lambda: [
+        (f"form={f}", lambda z, f=f: L.mcr2_loss(z, _Y8, form=f), (G.x(8, 3, seed=18),))
+        for f in ("features", "samples")]),
+}

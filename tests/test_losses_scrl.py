@@ -4,9 +4,14 @@ gradcheck."""
 import pytest
 import torch
 
+import reptutor.losses as L
 from reptutor.data import crop_intersection, crop_resize, map_boxes, sample_boxes
 from reptutor.losses import SCRLLoss, byol_loss, scrl_loss
 from reptutor.models import roi_align
+
+import _gradcheck as G
+import _robustness as R
+import _validation as V
 
 
 def _boxes_pair(n=3, k=4, d=5, seed=0, dtype=torch.float64):
@@ -122,3 +127,34 @@ def test_gradcheck():
     p.requires_grad_(True)
     valid = torch.tensor([[True, False, True], [True, True, True]])
     assert torch.autograd.gradcheck(lambda a: scrl_loss(a, z, valid=valid), (p,))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("losses.scrl_loss",
+            lambda: {"p": V.randn(4, 3, 5), "z": V.randn(4, 3, 5, seed=1),
+                     "valid": torch.ones(4, 3, dtype=torch.bool)}, (
+              *V.pair_cells("p", "z"), V.shape("valid", lambda k: k["valid"][:, :2]),
+              V.device_mismatch("p", "valid"), V.nonpositive("eps"), V.choice("reduction", V.REDUCTIONS),
+              V.custom("dtype-mismatch", "valid", lambda k: k["valid"].float(),
+                       V.all_of("valid", "bool", "float32"), error=TypeError))),
+    V.Entry("losses.SCRLLoss", lambda: {"p": V.randn(4, 3, 5), "z": V.randn(4, 3, 5, seed=1), "eps": 1e-12},
+            (V.number_type("eps"), V.nonpositive("eps"), V.choice("reduction", V.REDUCTIONS), V.rank("p")),
+            ctor=("eps", "reduction")),
+]
+
+ROBUSTNESS = {
+    # normalised prediction and target: scaled by 1e4
+    "scrl_loss": R.Case(make=lambda dt: tuple(x.view(2, 4, R.D) for x in R.pair(dt)),
+                        call=lambda p, z, t=None: L.scrl_loss(p, z), big="scale", expect=R.SAME,
+                        bf16=(1, R.VALUE), tau=False),
+    "SCRLLoss": R.wraps("scrl_loss"),
+}
+
+SECOND_ORDER = {
+    # the target z is a stop-gradient (no derivative by design): p only
+    "scrl_loss": ("exact", lambda: G.one(
+        lambda p: L.scrl_loss(p, G.x(2, 3, 4, seed=58).detach(),
+                              valid=torch.tensor([[True, False, True], [True, True, True]])),
+        G.x(2, 3, 4, seed=57))),
+}

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reptutor.losses as L
 from reptutor.losses import (
     VICRegLoss,
     VICRegTerms,
@@ -17,11 +18,10 @@ from reptutor.losses import (
     vicreg_terms,
 )
 
-
-def _views(n=7, d=4, seed=0, dtype=torch.float64, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    a = scale * torch.randn(n, d, generator=g, dtype=dtype)
-    return a, a + 0.3 * scale * torch.randn(n, d, generator=g, dtype=dtype)
+import _gradcheck as G
+import _robustness as R
+import _validation as V
+from _helpers import views
 
 
 def _loop_terms(a, b, gamma=1.0, eps=1e-4):
@@ -63,7 +63,7 @@ def test_two_sample_hand_computed():
     assert variance_term(z_a).item() == 0.0
     # z_b = [[2, 2], [-1, 0]]: C = [[4.5, 3], [3, 2]]
     assert covariance_term(z_b).item() == pytest.approx((3.0**2 + 3.0**2) / 2)
-    t = vicreg_terms(z_a, z_b, inv_weight=2.0, var_weight=3.0, cov_weight=0.5)
+    t = vicreg_terms(z_a, z_b, invariance_weight=2.0, variance_weight=3.0, covariance_weight=0.5)
     assert t.loss.item() == pytest.approx(2.0 * 0.25 + 0.0 + 0.5 * (4.0 + 9.0))
 
 
@@ -80,7 +80,7 @@ def test_hinge_on_standard_deviation_not_variance():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_loop_reference(seed):
-    a, b = _views(n=6, d=4, seed=seed, scale=0.7)  # std ~0.7: the hinge is active
+    a, b = views(n=6, d=4, seed=seed, scale=0.7, noise=0.3)  # std ~0.7: the hinge is active
     inv, var, cov = _loop_terms(a, b)
     t = vicreg_terms(a, b)
     assert t.invariance.item() == pytest.approx(inv, rel=1e-12)
@@ -93,7 +93,7 @@ def test_matches_loop_reference(seed):
 def test_relation_to_the_papers_printed_normalization():
     # Bardes et al. eq. 6: lambda * s_paper + mu * (v(Z) + v(Z')) + nu * (c(Z) + c(Z')),
     # s_paper = (1/N) sum_i ||z_i - z'_i||^2 = D * our invariance.
-    a, b = _views(n=9, d=5, seed=4, scale=0.8)
+    a, b = views(n=9, d=5, seed=4, scale=0.8, noise=0.3)
     n, d = a.shape
     s_paper = ((a - b) ** 2).sum(dim=1).mean()
     t = vicreg_terms(a, b)
@@ -101,7 +101,7 @@ def test_relation_to_the_papers_printed_normalization():
     v_sum = variance_term(a) + variance_term(b)
     assert (2 * t.variance).item() == pytest.approx(v_sum.item(), rel=1e-12)
     paper = 25 * s_paper + 25 * v_sum + 1 * (covariance_term(a) + covariance_term(b))
-    ours_rescaled = vicreg_loss(a, b, inv_weight=25 * d, var_weight=50)
+    ours_rescaled = vicreg_loss(a, b, invariance_weight=25 * d, variance_weight=50)
     assert ours_rescaled.item() == pytest.approx(paper.item(), rel=1e-12)
 
 
@@ -110,7 +110,7 @@ def test_relation_to_the_papers_printed_normalization():
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(2, 12), d=st.integers(1, 12), seed=st.integers(0, 10_000))
 def test_gram_forms_agree(n, d, seed):
-    a, _ = _views(n, d, seed)
+    a, _ = views(n, d, seed, noise=0.3)
     f = covariance_term(a, form="features")
     s = covariance_term(a, form="samples")
     # the samples form subtracts sum C_kk^2 (~d); float64 round-off ~1e-15 relative to that
@@ -121,7 +121,7 @@ def test_gram_forms_agree(n, d, seed):
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(2, 10), d=st.integers(1, 6), seed=st.integers(0, 10_000))
 def test_invariants(n, d, seed):
-    a, b = _views(n, d, seed, scale=0.8)
+    a, b = views(n, d, seed, scale=0.8, noise=0.3)
     t = vicreg_terms(a, b)
     # symmetric in the two views
     t_swap = vicreg_terms(b, a)
@@ -143,7 +143,7 @@ def test_invariants(n, d, seed):
 
 
 def test_rotation_keeps_invariance_but_not_covariance():
-    a, b = _views(n=50, d=3, seed=3)
+    a, b = views(n=50, d=3, seed=3, noise=0.3)
     q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=a.dtype))
     assert invariance_term(a @ q, b @ q).item() == pytest.approx(invariance_term(a, b).item(), rel=1e-12)
     # a diagonal covariance stops being diagonal after a generic rotation
@@ -156,27 +156,27 @@ def test_rotation_keeps_invariance_but_not_covariance():
 
 
 def test_follows_device_and_dtype():
-    a, b = _views(dtype=torch.float32)
+    a, b = views(n=7, dtype=torch.float32, noise=0.3)
     t = vicreg_terms(a, b)
     assert all(x.dtype == torch.float32 and x.device == a.device for x in t)
     assert isinstance(t, VICRegTerms) and t._fields == ("loss", "invariance", "variance", "covariance")
 
 
 def test_module_matches_function_and_shows_its_weights():
-    a, b = _views()
-    m = VICRegLoss(inv_weight=5, var_weight=7, cov_weight=2, eps=1e-3, gamma=0.5)
-    ref = vicreg_loss(a, b, inv_weight=5, var_weight=7, cov_weight=2, eps=1e-3, gamma=0.5)
+    a, b = views(n=7, noise=0.3)
+    m = VICRegLoss(invariance_weight=5, variance_weight=7, covariance_weight=2, eps=1e-3, gamma=0.5)
+    ref = vicreg_loss(a, b, invariance_weight=5, variance_weight=7, covariance_weight=2, eps=1e-3, gamma=0.5)
     assert m(a, b).item() == ref.item()
-    assert "inv_weight=5.0" in repr(m) and "gamma=0.5" in repr(m)
+    assert "invariance_weight=5.0" in repr(m) and "gamma=0.5" in repr(m)
 
 
 # --- error messages -------------------------------------------------------------------------------------
 
 def test_errors():
-    a, b = _views()
+    a, b = views(n=7, noise=0.3)
     with pytest.raises(ValueError, match=r"z_a and z_b must have the same shape, got \(7, 4\) and \(6, 4\)"):
         vicreg_loss(a, b[:6])
-    with pytest.raises(ValueError, match=r"z_a must have at least 2 rows \(a variance needs N >= 2 samples\)"):
+    with pytest.raises(ValueError, match=r"^z_a must have at least 2 rows \(a variance needs 2 samples\), got shape \(1, 4\)$"):
         vicreg_loss(a[:1], b[:1])
     with pytest.raises(ValueError, match=r"z must have at least 2 rows"):
         variance_term(a[:1])
@@ -188,14 +188,14 @@ def test_errors():
         vicreg_loss(a.long(), b.long())
     with pytest.raises(ValueError, match="z_a must be finite"):
         vicreg_loss(a * float("inf"), b)
-    with pytest.raises(ValueError, match="var_weight must be >= 0, got -1.0"):
-        vicreg_loss(a, b, var_weight=-1)
+    with pytest.raises(ValueError, match="variance_weight must be >= 0, got -1.0"):
+        vicreg_loss(a, b, variance_weight=-1)
     with pytest.raises(ValueError, match="eps must be >= 0, got -0.1"):
         variance_term(a, eps=-0.1)
     with pytest.raises(ValueError, match="gamma must be >= 0, got -2.0"):
         VICRegLoss(gamma=-2)
-    with pytest.raises(TypeError, match="inv_weight must be a real number, got str"):
-        vicreg_loss(a, b, inv_weight="25")
+    with pytest.raises(TypeError, match="invariance_weight must be a real number, got str"):
+        vicreg_loss(a, b, invariance_weight="25")
     with pytest.raises(ValueError, match="form must be one of 'auto', 'features', 'samples'; got 'gram'"):
         covariance_term(a, form="gram")
 
@@ -204,7 +204,7 @@ def test_errors():
 
 def test_gradcheck():
     # std ~0.6 keeps every coordinate strictly inside the hinge (no kink at std = gamma)
-    a, b = _views(n=6, d=3, seed=5, scale=0.6)
+    a, b = views(n=6, d=3, seed=5, scale=0.6, noise=0.3)
     assert (a.var(0).sqrt() < 0.95).all() and (b.var(0).sqrt() < 0.95).all()
     a.requires_grad_()
     b.requires_grad_()
@@ -223,3 +223,68 @@ def test_variance_gradient_does_not_vanish_at_collapse():
     z2 = z.detach().clone().requires_grad_()
     torch.relu(1.0 - (z2.var(0) + 1e-4)).mean().backward()
     assert g_std > 10 * z2.grad.norm().item()
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    *(V.Entry(f"losses.{name}", V.pair, (
+        *V.pair_cells(), V.nonpositive("eps", -1), V.nonpositive("gamma", -1), V.nonpositive("invariance_weight", -1),
+        V.nonpositive("variance_weight", -1), V.nonpositive("covariance_weight", -1),
+        V.custom("empty", "z_a", lambda k: k["z_a"][:1], V.all_of("z_a", r"at least 2", r"\(1, 4\)")),
+    )) for name in ("vicreg_loss", "vicreg_terms")),
+    V.Entry("losses.VICRegLoss", lambda: {**V.pair(), "eps": 1e-4}, (
+        V.number_type("eps"), V.nonpositive("eps", -1), V.nonpositive("variance_weight", -1), V.rank("z_a")),
+        ctor=("eps", "variance_weight")),
+    V.Entry("losses.invariance_term", V.pair, V.pair_cells()),
+    V.Entry("losses.variance_term", lambda: {"z": V.randn(8, 4)}, (
+        V.rank("z"), V.empty("z"), V.nonfinite("z"), V.nonpositive("eps", -1), V.nonpositive("gamma", -1),
+        V.wrong_type("z"))),
+    V.Entry("losses.covariance_term", lambda: {"z": V.randn(8, 4)}, (
+        V.rank("z"), V.empty("z"), V.nonfinite("z"), V.choice("form", ("auto", "features", "samples")),
+        V.wrong_type("z"))),
+]
+
+
+def _gram_scale(*views):  # (tr C)^2 / D per view, summed
+    out = 0.0
+    for z in views:
+        z = z.detach().double()
+        out += float(torch.cov(z.T).trace()) ** 2 / z.shape[1]
+    return out
+
+
+ROBUSTNESS = {
+    # regression and covariance terms on raw embeddings: translated by 1e4
+    "invariance_term": R.Case(make=R.pair, call=lambda a, b, t=None: L.invariance_term(a, b),
+                              big="add", expect=R.SAME, bf16=(1, R.VALUE), tau=False),
+    "variance_term": R.Case(make=lambda dt: (R.pair(dt)[0],), call=lambda z, t=None: L.variance_term(z),
+                            big="add", expect=R.SAME, bf16=(1, R.VALUE), tau=False, centred=True),
+    "covariance_term": R.Case(make=lambda dt: (R.pair(dt)[0],),
+                              call=lambda z, t=None: L.covariance_term(z), big="add", expect=R.SAME,
+                              bf16=(6, lambda xs, out: _gram_scale(*xs)), tau=False, centred=True),
+    "covariance_term[samples]": R.Case(make=lambda dt: (R.randn(4, 9, seed=6, dtype=dt),),
+                                       call=lambda z, t=None: L.covariance_term(z, form="samples"),
+                                       big="add", expect=R.SAME,
+                                       bf16=(6, lambda xs, out: _gram_scale(*xs)), tau=False,
+                                       centred=True),
+    "vicreg_loss": R.Case(make=R.pair, call=lambda a, b, t=None: L.vicreg_loss(a, b), big="add",
+                          expect=R.SAME, bf16=(6, lambda xs, out: _gram_scale(*xs) + abs(float(out))),
+                          tau=False, centred=True),
+    "vicreg_terms": R.Case(make=R.pair, call=lambda a, b, t=None: R.sum_fields(L.vicreg_terms(a, b)),
+                           big="add", expect=R.SAME,
+                           bf16=(6, lambda xs, out: 2 * _gram_scale(*xs) + abs(float(out))), tau=False,
+                           centred=True),
+    "VICRegLoss": R.wraps("vicreg_loss"),
+}
+
+SECOND_ORDER = {
+    # Gram-matrix terms: _Gram's backward is written with differentiable ops
+    "vicreg_loss": ("exact", lambda: G.one(L.vicreg_loss, *G.pair_xy(7, 3, seed=9))),
+    "vicreg_terms": ("exact", lambda: G.one(L.vicreg_terms, *G.pair_xy(7, 3, seed=9))),
+    "invariance_term": ("exact", lambda: G.one(L.invariance_term, *G.pair_xy(seed=41))),
+    "variance_term": ("exact", lambda: G.one(  # std ~0.5 < gamma: the hinge is active
+        lambda z: L.variance_term(z, gamma=1.0), G.x(7, 3, seed=42, scale=0.5))),
+    "covariance_term": ("exact", lambda: [
+        (f"form={f}", lambda z, f=f: L.covariance_term(z, form=f), (G.x(7, 3, seed=43),))
+        for f in ("features", "samples")]),
+}

@@ -9,6 +9,8 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from reptutor.metrics import cluster_size_entropy, largest_cluster_fraction, nmi
 
+import _validation as V
+
 
 def test_nmi_closed_forms():
     y = torch.tensor([0, 0, 1, 1, 2, 2])
@@ -87,3 +89,20 @@ def test_size_statistics_errors():
         largest_cluster_fraction(torch.tensor([0]), 0)
     with pytest.raises(ValueError, match=r"labels must be 1-D \(N,\), got shape \(2, 1\)"):
         largest_cluster_fraction(torch.zeros(2, 1, dtype=torch.long), 2)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("metrics.nmi", lambda: {"labels_true": V.labels(9, 3), "labels_pred": V.labels(9, 3, seed=1)}, (
+        V.rank("labels_true"), V.shape("labels_pred", lambda k: k["labels_pred"][:8]),
+        V.empty("labels_true", "labels_pred"), V.labels_range("labels_pred"),
+        V.labels_dtype("labels_true"), V.device_mismatch("labels_true", "labels_pred"),
+        V.wrong_type("labels_true", expect="torch.Tensor")),
+        na={"nonfinite": "integer labels only", "dtype-mismatch": "integer labels only"}),
+    *(V.Entry(f"metrics.{name}", lambda: {"labels": V.labels(9, 3), "num_clusters": 3}, (
+        V.rank("labels"), V.empty("labels"), V.labels_range("labels"), V.labels_range("labels", 3),
+        V.labels_dtype("labels"), V.nonpositive("num_clusters"),
+        V.wrong_type("labels", expect="torch.Tensor")),
+        na={"nonfinite": "integer labels only"})
+      for name in ("cluster_size_entropy", "largest_cluster_fraction")),
+]

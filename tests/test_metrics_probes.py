@@ -5,7 +5,11 @@ import torch
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score
 
+import reptutor.metrics as M
 from reptutor.metrics import linear_probe_accuracy, ridge_probe_r2
+
+import _robustness as R
+import _validation as V
 
 
 def _blobs(n=300, d=5, k=3, sep=2.5, seed=0):
@@ -75,3 +79,111 @@ def test_errors():
         ridge_probe_r2(z, z[:, 0], z, z[:, 0], alpha=-0.1)
     with pytest.raises(ValueError, match=r"z_train must be 2-D, got shape \(20,\)"):
         ridge_probe_r2(z[:, 0], z[:, 0], z, z[:, 0])
+
+
+# ------------------------------------------------------------------ ridge_probe_r2: numerics
+def test_ridge_is_bit_identical_on_repeated_calls():
+    # torch.linalg.lstsq's default CPU driver (gelsy) gave a different value on 198 of 200
+    # identical float32 calls at this size; the Cholesky solve in float64 gives one value.
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(500, 256, generator=g)
+    t = torch.randn(500, 4, generator=g)
+    values = {ridge_probe_r2(z[:375], t[:375], z[375:], t[375:]) for _ in range(40)}
+    assert len(values) == 1, f"{len(values)} different values over 40 identical calls"
+
+
+def test_ridge_min_norm_solution_for_collinear_features_without_ridge():
+    # alpha = 0 and a duplicated (scaled) feature block: the normal equations are singular; the
+    # answer is the minimum-norm least-squares fit, i.e. the pseudo-inverse's.
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(200, 5, generator=g, dtype=torch.float64)
+    z = torch.cat([base, 2 * base], dim=1)  # (200, 10), rank 5
+    t = base[:, :2].sum(1) + 0.1 * torch.randn(200, generator=g, dtype=torch.float64)
+    zm, tm = z[:150].mean(0), t[:150].mean()
+    w = torch.linalg.pinv(z[:150] - zm) @ (t[:150] - tm)
+    pred = (z[150:] - zm) @ w + tm
+    ref = 1 - float(((t[150:] - pred) ** 2).sum() / ((t[150:] - t[150:].mean()) ** 2).sum())
+    assert ridge_probe_r2(z[:150], t[:150], z[150:], t[150:], alpha=0.0) == pytest.approx(ref, abs=1e-12)
+
+
+def test_ridge_half_precision_inputs_are_fitted_in_float64():
+    # float16 / bfloat16 -> float64 is exact, so the answer is the one of the same values in
+    # float32, to the last bit (lstsq has no half-precision kernel and raised before).
+    g = torch.Generator().manual_seed(3)
+    z, t = torch.randn(80, 4, generator=g), torch.randn(80, 2, generator=g)
+    for half in (torch.bfloat16, torch.float16):
+        zh, th = z.to(half), t.to(half)
+        assert ridge_probe_r2(zh[:60], th[:60], zh[60:], th[60:]) == ridge_probe_r2(
+            zh[:60].float(), th[:60].float(), zh[60:].float(), th[60:].float())
+
+
+def test_ridge_constant_target_is_an_error_not_minus_infinity():
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(40, 3, generator=g)
+    t = torch.stack([torch.randn(40, generator=g), torch.full((40,), 2.5)], dim=1)  # column 1 constant
+    with pytest.raises(ValueError, match=r"t_test has constant column\(s\) \[1\] over its 20 test row"):
+        ridge_probe_r2(z[:20], t[:20], z[20:], t[20:])
+    with pytest.raises(ValueError, match=r"t_test is constant over its 20 test row\(s\).*SST = 0"):
+        ridge_probe_r2(z[:20], t[:20, 0], z[20:], t[20:, 1])
+    # a constant *training* target is fine: W = 0, the prediction is its mean
+    r2 = ridge_probe_r2(z[:20], t[:20, 1], z[20:], t[20:, 0])
+    assert r2 == pytest.approx(1 - float(((t[20:, 0] - 2.5) ** 2).sum() / ((t[20:, 0] - t[20:, 0].mean()) ** 2).sum()), rel=1e-6)
+
+
+def test_ridge_meta_and_device_errors():
+    z = torch.randn(20, 3)
+    with pytest.raises(ValueError, match="z_train and t_train must be on the same device, got cpu and meta"):
+        ridge_probe_r2(z, z[:, 0].to("meta"), z, z[:, 0])
+    m = z.to("meta")
+    with pytest.raises(ValueError, match="z_train is on the meta device, which holds no values; ridge_probe_r2 needs them"):
+        ridge_probe_r2(m, m[:, 0], m, m[:, 1])
+
+
+def test_linear_probe_with_one_training_row():
+    # standardize=True divides by each feature's standard deviation over the training rows:
+    # one row has none (torch raised "value cannot be converted to type float without overflow")
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 3, generator=g)
+    with pytest.raises(ValueError, match=r"^z_train must have at least 2 rows \(standardize=True .*\), "
+                                         r"got shape \(1, 3\)$"):
+        linear_probe_accuracy(z, torch.tensor([0]), torch.randn(4, 3, generator=g),
+                              torch.tensor([0, 1, 0, 1]))
+    # without standardisation one row is a valid probe: it gives its training point its class
+    assert linear_probe_accuracy(z, torch.tensor([1]), z.repeat(3, 1), torch.tensor([1, 1, 1]),
+                                 standardize=False) == 1.0
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("metrics.linear_probe_accuracy",
+            lambda: {"z_train": V.randn(12, 3), "y_train": V.labels(12, 3),
+                     "z_test": V.randn(6, 3, seed=1), "y_test": V.labels(6, 3, seed=1), "max_iter": 5}, (
+              V.rank("z_train"), V.shape("z_test", lambda k: k["z_test"][:, :2]),
+              V.shape("y_train", lambda k: k["y_train"][:11]), V.empty("z_train", "y_train"),
+              V.nonfinite("z_train"), V.nonfinite("z_test"), V.nonpositive("weight_decay", -1),
+              V.nonpositive("max_iter"), V.labels_range("y_train"), V.labels_dtype("y_test"),
+              V.dtype_mismatch("z_train", "z_test"), V.device_mismatch("z_train", "z_test"),
+              V.wrong_type("z_train"), *V.boolean("standardize"),
+              V.Bad("empty", "z_train",
+                    lambda k: V.replace(k, z_train=k["z_train"][:1], y_train=k["y_train"][:1]),
+                    V.all_of("z_train", "at least 2 rows", "standardize=True", r"\(1, 3\)")))),
+    V.Entry("metrics.ridge_probe_r2",
+            lambda: {"z_train": V.randn(12, 3), "t_train": V.randn(12, seed=2),
+                     "z_test": V.randn(6, 3, seed=1), "t_test": V.randn(6, seed=3)}, (
+              V.rank("z_train"), V.shape("z_test", lambda k: k["z_test"][:, :2]),
+              V.shape("t_train", lambda k: k["t_train"][:11]), V.empty("z_train", "t_train"),
+              V.nonfinite("z_train"), V.nonfinite("t_test"), V.nonpositive("alpha", -1),
+              V.dtype_mismatch("z_train", "z_test"), V.device_mismatch("z_train", "z_test"),
+              V.wrong_type("z_train"))),
+]
+
+
+def _probe_split(dt):
+    z, t = R.pair(dt)
+    return z[:6], t[:6], z[6:], t[6:]
+
+
+
+LINALG = {
+    "metrics.ridge_probe_r2": R.LinalgCase(_probe_split, M.ridge_probe_r2),
+}

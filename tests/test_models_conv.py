@@ -10,6 +10,8 @@ from reptutor.models import (
     PriorDiscriminator,
 )
 
+import _validation as V
+
 
 def _images(n=4, size=16, seed=0, dtype=torch.float32):
     return torch.randn(n, 1, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
@@ -102,8 +104,12 @@ def test_dtype_follows_the_module():
 def test_errors():
     with pytest.raises(ValueError, match="image_size must be a multiple of 4, got 18"):
         ConvEncoder(1, 18)
-    with pytest.raises(ValueError, match="channels must be three positive integers"):
+    with pytest.raises(ValueError, match=r"^channels must hold 3 integers, got 2: \(4, 4\)$"):
         ConvEncoder(1, 16, channels=(4, 4))
+    with pytest.raises(ValueError, match=r"^channels\[2\] must be >= 1, got 0$"):
+        ConvEncoder(1, 16, channels=(4, 4, 0))
+    with pytest.raises(TypeError, match="^sigmoid_output must be a bool, got str 'yes'$"):
+        ConvEncoder(1, 16, sigmoid_output="yes")
     with pytest.raises(ValueError, match="out_dim must be >= 1"):
         ConvEncoder(1, 16, out_dim=0)
     enc = ConvEncoder(1, 16, channels=(2, 2, 2), hidden=4, out_dim=2)
@@ -143,3 +149,31 @@ def test_gradients_reach_every_encoder_parameter():
     out = enc(_images(8, 8))
     (out.feature_map.sum() + out.y.sum()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("models.ConvEncoder", lambda: {"image_size": 8, "channels": (4, 4, 4), "hidden": 8,
+                                           "out_dim": 4, "x": V.randn(2, 1, 8, 8)}, (
+        V.nonpositive("out_dim"), V.out_of_range("image_size", 6, "multiple of 4"),
+        V.rank("x", lambda x: x[0]), V.shape("x", lambda k: k["x"][..., :7]), V.wrong_type("x"),
+        V.nonfinite("x"), V.empty("x"), *V.boolean("sigmoid_output"),
+        V.custom("dtype-mismatch", "x", lambda k: k["x"].double(),
+                 V.all_of("x", "model's dtype", "float32", "float64"), error=TypeError)),
+        ctor=("image_size", "channels", "hidden", "out_dim", "sigmoid_output")),
+    *(V.Entry(f"models.{name}", lambda name=name: {"local_channels": 3, **({"grid": 2} if "Global" in name else {}),
+                                       "global_dim": 4, "hidden": 8, "embed_dim": 5,
+                                       "feature_map": V.randn(2, 3, 2, 2), "y": V.randn(2, 4, seed=1)}, (
+        V.nonpositive("local_channels"), V.nonpositive("embed_dim"), V.rank("feature_map", lambda x: x[0]),
+        V.shape("y", lambda k: k["y"][:, :3]), V.dtype_mismatch("feature_map", "y"),
+        V.device_mismatch("feature_map", "y"), V.wrong_type("feature_map"), V.nonfinite("feature_map"),
+        V.empty("feature_map", "y")),
+        ctor=("local_channels", "grid", "global_dim", "hidden", "embed_dim"))
+      for name in ("GlobalCritic", "LocalCritic")),
+    V.Entry("models.PriorDiscriminator", lambda: {"dim": 4, "hidden": (8,), "y": V.randn(3, 4)}, (
+        V.nonpositive("dim"), V.rank("y"), V.shape("y", lambda k: k["y"][:, :3]), V.wrong_type("y"),
+        V.nonfinite("y"), V.empty("y"),
+        V.custom("dtype-mismatch", "y", lambda k: k["y"].double(),
+                 V.all_of("y", "model's dtype", "float32", "float64"), error=TypeError)),
+        ctor=("dim", "hidden")),
+]

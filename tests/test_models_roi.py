@@ -5,9 +5,8 @@ import torch
 
 from reptutor.models import RoIAlign, roi_align
 
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+import _validation as V
+from _helpers import gen
 
 
 def _random_boxes(n, k, size, gen, lo=0.0, dtype=torch.float64):
@@ -105,7 +104,7 @@ def test_one_cell_box_with_one_sample_reads_that_cell():
 
 @pytest.mark.parametrize("bins,ratio", [(1, 2), (2, 1), (2, 3)])
 def test_matches_loop_reference_for_boxes_inside_the_image(bins, ratio):
-    g = _gen(1)
+    g = gen(1)
     fmap = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64)
     # a 20 x 24 image (stride 4): boxes inside [0, 20] x [0, 24], some tiny, some near edges
     raw = _random_boxes(2, 6, 1.0, g)
@@ -141,7 +140,7 @@ def _roi_align_loop_rect(fmap, boxes, image_hw, pooled, ratio):
 
 
 def test_square_reference_and_outside_boxes_extend_the_border():
-    g = _gen(2)
+    g = gen(2)
     fmap = torch.randn(1, 2, 4, 4, generator=g, dtype=torch.float64)
     inside = _random_boxes(1, 5, 16.0, g)
     torch.testing.assert_close(roi_align(fmap, inside, image_size=16),
@@ -156,7 +155,7 @@ def test_square_reference_and_outside_boxes_extend_the_border():
 # --- invariants ----------------------------------------------------------------------------------
 
 def test_permuting_boxes_permutes_outputs_and_images_are_independent():
-    g = _gen(3)
+    g = gen(3)
     fmap = torch.randn(3, 4, 6, 6, generator=g, dtype=torch.float64)
     boxes = _random_boxes(3, 7, 24.0, g)
     out = roi_align(fmap, boxes, image_size=24, output_size=2)
@@ -170,7 +169,7 @@ def test_permuting_boxes_permutes_outputs_and_images_are_independent():
 
 
 def test_only_the_box_to_image_ratio_matters():
-    g = _gen(4)
+    g = gen(4)
     fmap = torch.randn(1, 2, 5, 5, generator=g, dtype=torch.float64)
     boxes = _random_boxes(1, 4, 20.0, g)
     torch.testing.assert_close(roi_align(fmap, boxes, image_size=20),
@@ -178,7 +177,7 @@ def test_only_the_box_to_image_ratio_matters():
 
 
 def test_translation_equivariance_by_one_cell():
-    g = _gen(5)
+    g = gen(5)
     fmap = torch.randn(1, 2, 8, 8, generator=g, dtype=torch.float64)
     shifted = torch.roll(fmap, shifts=(1, 2), dims=(2, 3))  # move content down 1, right 2 cells
     boxes = _random_boxes(1, 6, 16.0, g, lo=2.0)  # stride 4 on a 32-pixel image: stay interior
@@ -188,7 +187,7 @@ def test_translation_equivariance_by_one_cell():
 
 
 def test_linear_in_the_feature_map_and_follows_dtype():
-    g = _gen(6)
+    g = gen(6)
     a = torch.randn(2, 3, 4, 4, generator=g, dtype=torch.float64)
     b = torch.randn(2, 3, 4, 4, generator=g, dtype=torch.float64)
     boxes = _random_boxes(2, 3, 16.0, g)
@@ -201,7 +200,7 @@ def test_linear_in_the_feature_map_and_follows_dtype():
 
 
 def test_module_matches_function():
-    g = _gen(7)
+    g = gen(7)
     fmap = torch.randn(2, 3, 4, 4, generator=g)
     boxes = _random_boxes(2, 2, 16.0, g, dtype=torch.float32)
     pool = RoIAlign((16, 16), output_size=2, sampling_ratio=3)
@@ -242,9 +241,26 @@ def test_errors():
 # --- gradients -----------------------------------------------------------------------------------
 
 def test_gradcheck_features_and_boxes():
-    g = _gen(8)
+    g = gen(8)
     fmap = torch.randn(2, 2, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
     # corners away from sample points that land exactly on cell centres (kinks of bilinear)
     boxes = (_random_boxes(2, 3, 16.0, g, lo=0.7) + 0.013).requires_grad_(True)
     assert torch.autograd.gradcheck(
         lambda f, b: roi_align(f, b, image_size=16, output_size=2), (fmap, boxes))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("models.roi_align", lambda: {"feature_map": V.randn(2, 3, 4, 4),
+                                         "boxes": V.scenes()["boxes"][:, :2], "image_size": 16}, (
+        V.rank("feature_map", lambda x: x[0]), V.shape("boxes", lambda k: k["boxes"][:1]),
+        V.empty("feature_map", "boxes"), V.nonfinite("boxes"), V.nonpositive("output_size"),
+        V.nonpositive("sampling_ratio"), V.nonpositive("image_size"),
+        V.dtype_mismatch("feature_map", "boxes"), V.device_mismatch("feature_map", "boxes"),
+        V.wrong_type("feature_map"))),
+    V.Entry("models.RoIAlign", lambda: {"feature_map": V.randn(2, 3, 4, 4),
+                                        "boxes": V.scenes()["boxes"][:, :2], "image_size": 16}, (
+        V.nonpositive("image_size"), V.nonpositive("output_size"), V.rank("boxes", lambda x: x[0]),
+        V.wrong_type("image_size", lambda x: "16", "integer")),
+        ctor=("image_size", "output_size", "sampling_ratio")),
+]

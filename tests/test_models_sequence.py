@@ -5,6 +5,8 @@ import torch
 from reptutor.losses import global_local_loss
 from reptutor.models import GlobalLocalEncoder, GlobalLocalOutput, TemporalConvEncoder
 
+import _validation as V
+
 
 def test_shapes():
     net = TemporalConvEncoder(3, 8, 5, kernel_size=5)
@@ -65,3 +67,20 @@ def test_errors():
         net(torch.randn(5, 2))
     with pytest.raises(ValueError, match=r"x must have shape \(N, T, 2\), got \(5, 4, 3\)"):
         net(torch.randn(5, 4, 3))
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    *(V.Entry(f"models.{name}", lambda name=name: {"in_dim": 3, "hidden": 4, "out_dim": 5,
+                                       **({"proj_dim": 2} if "Local" in name else {}),
+                                       "x": V.randn(2, 6, 3)}, (
+        V.nonpositive("in_dim"), V.nonpositive("kernel_size"), V.rank("x", lambda x: x[0]),
+        V.shape("x", lambda k: k["x"][..., :2]), V.wrong_type("x"), V.nonfinite("x"),
+        V.custom("dtype-mismatch", "x", lambda k: k["x"].double(),
+                 V.all_of("x", "model's dtype", "float32", "float64"), error=TypeError),
+        V.custom("type", "generator", lambda k: 0, V.all_of("generator", "torch.Generator", "int 0"),
+                 error=TypeError)),
+        ctor=("in_dim", "hidden", "out_dim", "proj_dim", "kernel_size", "generator"),
+        na={"empty": "zero samples give zero outputs, as in torch.nn"})
+      for name in ("TemporalConvEncoder", "GlobalLocalEncoder")),
+]

@@ -62,7 +62,11 @@ def test_mlp():
         net(torch.randn(5, 3))
     with pytest.raises(ValueError, match="activation must be one of 'relu', 'gelu', 'tanh', 'silu'; got 'elu'"):
         MLP(4, [8], 3, activation="elu")
-    with pytest.raises(ValueError, match="hidden must be a sequence of positive integers, got 8"):
+    with pytest.raises(TypeError, match="^hidden must be a sequence of integers, got int 8$"):
         MLP(4, 8, 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^hidden\[1\] must be >= 1, got 0$"):
+        MLP(4, [8, 0], 3)
+    with pytest.raises(TypeError, match="^batch_norm must be a bool, got str 'yes'$"):
+        MLP(4, [8], 3, batch_norm="yes")
     with pytest.raises(ValueError, match="in_dim must be >= 1, got 0"):
         MLP(0, [], 3)

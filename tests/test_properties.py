@@ -37,7 +37,9 @@ from hypothesis import strategies as st
 import reptutor.estimators as E
 import reptutor.losses as L
 from reptutor.metrics import cluster_size_entropy, largest_cluster_fraction, nmi
-from reptutor.solvers import ConvergenceWarning, sinkhorn_knopp
+from reptutor.solvers import ConvergenceWarning, sinkhorn, sinkhorn_knopp
+
+from _helpers import gen, randn
 
 F64 = torch.float64
 REL, ABS = 1e-9, 1e-10
@@ -45,25 +47,17 @@ SEEDS = st.integers(0, 10_000)
 TAUS = st.floats(0.05, 5.0)
 
 
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _x(*shape, seed):
-    return torch.randn(*shape, generator=_gen(seed), dtype=F64)
-
-
 def _rotation(d, seed):
-    q, _ = torch.linalg.qr(_x(d, d, seed=seed))
+    q, _ = torch.linalg.qr(randn(d, d, seed=seed))
     return q
 
 
 def _perm(n, seed):
-    return torch.randperm(n, generator=_gen(seed))
+    return torch.randperm(n, generator=gen(seed))
 
 
 def _labels(n, k, seed):
-    y = torch.randint(0, k, (n,), generator=_gen(seed))
+    y = torch.randint(0, k, (n,), generator=gen(seed))
     y[:k] = torch.arange(k)  # every class present (mcr2 / supcon need it for positives)
     return y
 
@@ -76,7 +70,7 @@ def close(a, b):
 @settings(max_examples=20)
 @given(n=st.integers(3, 8), d=st.integers(2, 5), seed=SEEDS, t=TAUS)
 def test_view_swap(n, d, seed, t):
-    a, b = _x(n, d, seed=seed), _x(n, d, seed=seed + 1)
+    a, b = randn(n, d, seed=seed), randn(n, d, seed=seed + 1)
     y = _labels(n, 2, seed)
     close(L.nt_xent_loss(b, a, temperature=t), L.nt_xent_loss(a, b, temperature=t))
     # the symmetric class-conditional loss averages both directions: per sample unchanged
@@ -102,7 +96,7 @@ def test_view_swap(n, d, seed, t):
 @settings(max_examples=20)
 @given(k=st.integers(2, 7), seed=SEEDS, scale=st.floats(0.1, 10.0))
 def test_transposed_critic_matrix(k, seed, scale):
-    f = scale * _x(k, k, seed=seed)
+    f = scale * randn(k, k, seed=seed)
     # JSD and DV pool the off-diagonal pairs and average the diagonal: blind to F -> F^T
     close(E.jsd(f.T), E.jsd(f))
     close(E.dv(f.T), E.dv(f))
@@ -112,14 +106,14 @@ def test_transposed_critic_matrix(k, seed, scale):
 @settings(max_examples=15)
 @given(n=st.integers(3, 9), d=st.integers(2, 4), chunk=st.integers(1, 4), seed=SEEDS, t=TAUS)
 def test_sample_permutation_streamed_contrastive(n, d, chunk, seed, t):
-    a, b = _x(n, d, seed=seed), _x(n, d, seed=seed + 1)
+    a, b = randn(n, d, seed=seed), randn(n, d, seed=seed + 1)
     y = _labels(n, 2, seed)
     p = _perm(n, seed + 2)
     kw = dict(temperature=t, chunk_size=chunk, reduction="none")
     close(L.info_nce_loss(a[p], b[p], **kw), L.info_nce_loss(a, b, **kw)[p])
     close(L.nt_xent_loss(a[p], b[p], **kw), L.nt_xent_loss(a, b, **kw).view(2, n)[:, p].reshape(-1))
-    z = torch.stack([a, b], 1)
-    close(L.supcon_loss(z[p], y[p], **kw), L.supcon_loss(z, y, **kw)[p])
+    z = torch.stack([a, b])  # (V, N, D)
+    close(L.supcon_loss(z[:, p], y[p], **kw), L.supcon_loss(z, y, **kw)[:, p])
     close(L.class_conditional_info_nce_loss(a[p], b[p], y[p], **kw),
           L.class_conditional_info_nce_loss(a, b, y, **kw)[p])
 
@@ -127,7 +121,7 @@ def test_sample_permutation_streamed_contrastive(n, d, chunk, seed, t):
 @settings(max_examples=15)
 @given(n=st.integers(3, 8), d=st.integers(2, 5), seed=SEEDS, t=TAUS)
 def test_sample_permutation_other_losses(n, d, seed, t):
-    a, b = _x(n, d, seed=seed), _x(n, d, seed=seed + 1)
+    a, b = randn(n, d, seed=seed), randn(n, d, seed=seed + 1)
     p = _perm(n, seed + 2)
     close(L.byol_loss(a[p], b[p], reduction="none"), L.byol_loss(a, b, reduction="none")[p])
     box_a, box_b = a.view(n, 1, d), b.view(n, 1, d)
@@ -150,14 +144,14 @@ def test_sample_permutation_other_losses(n, d, seed, t):
 @settings(max_examples=20)
 @given(k=st.integers(2, 7), m=st.integers(1, 3), seed=SEEDS)
 def test_sample_permutation_estimators(k, m, seed):
-    f = 3.0 * _x(k, k, seed=seed)
+    f = 3.0 * randn(k, k, seed=seed)
     p = _perm(k, seed + 1)
     moved = f[p][:, p]  # anchors and candidates relabelled together: positives stay diagonal
     for est in (E.infonce, E.nwj):
         close(est(moved, reduction="none"), est(f, reduction="none")[p])
     for est in (E.jsd, E.dv, L.dim_global_loss):
         close(est(moved), est(f))
-    pos, neg = _x(k, m, seed=seed + 2), _x(k, m, 4, seed=seed + 3)
+    pos, neg = randn(k, m, seed=seed + 2), randn(k, m, 4, seed=seed + 3)
     close(E.demi(pos[p], neg[p], reduction="none"), E.demi(pos, neg, reduction="none")[p])
     # the negatives of an anchor are a set: their order does not matter
     close(E.conditional_infonce(pos[:, 0], neg[:, 0][:, torch.arange(3, -1, -1)]),
@@ -167,7 +161,7 @@ def test_sample_permutation_estimators(k, m, seed):
 @settings(max_examples=10)
 @given(n=st.integers(12, 30), d=st.integers(1, 3), seed=SEEDS)
 def test_sample_permutation_entropies(n, d, seed):
-    z = _x(n, d, seed=seed)
+    z = randn(n, d, seed=seed)
     p = _perm(n, seed + 1)
     close(E.logdet_entropy(z[p]), E.logdet_entropy(z))
     close(E.knn_entropy(z[p], k=2, chunk_size=5), E.knn_entropy(z, k=2))
@@ -180,8 +174,8 @@ def test_label_permutation(n, k, seed, t):
     y = _labels(n, k, seed)
     pi = _perm(k, seed + 1)  # a bijection of class ids (not only an affine renaming)
     ry = pi[y]
-    a, b = _x(n, 3, seed=seed + 2), _x(n, 3, seed=seed + 3)
-    z = torch.stack([a, b], 1)
+    a, b = randn(n, 3, seed=seed + 2), randn(n, 3, seed=seed + 3)
+    z = torch.stack([a, b])  # (V, N, D)
     close(L.supcon_loss(z, ry, temperature=t), L.supcon_loss(z, y, temperature=t))
     close(L.class_conditional_info_nce_loss(a, b, ry, temperature=t),
           L.class_conditional_info_nce_loss(a, b, y, temperature=t))
@@ -199,7 +193,7 @@ def test_label_permutation(n, k, seed, t):
 @settings(max_examples=15)
 @given(n=st.integers(3, 8), d=st.integers(2, 5), seed=SEEDS, t=TAUS)
 def test_rotation_of_embeddings(n, d, seed, t):
-    a, b = _x(n, d, seed=seed), _x(n, d, seed=seed + 1)
+    a, b = randn(n, d, seed=seed), randn(n, d, seed=seed + 1)
     q = _rotation(d, seed + 2)
     ra, rb = a @ q, b @ q  # one rotation for both views: inner products and distances kept
     y = _labels(n, 2, seed)
@@ -231,7 +225,7 @@ def test_rotation_of_embeddings(n, d, seed, t):
 @settings(max_examples=10)
 @given(n=st.integers(12, 30), d=st.integers(2, 3), seed=SEEDS)
 def test_rotation_of_samples_for_entropies(n, d, seed):
-    z = _x(n, d, seed=seed)
+    z = randn(n, d, seed=seed)
     q = _rotation(d, seed + 1)
     close(E.logdet_entropy(z @ q), E.logdet_entropy(z))  # det(Q^T C Q) = det C
     close(E.knn_entropy(z @ q, k=2), E.knn_entropy(z, k=2))  # distances kept
@@ -242,12 +236,12 @@ def test_rotation_of_samples_for_entropies(n, d, seed):
 @given(n=st.integers(2, 12), k=st.integers(2, 5), seed=SEEDS, lam=st.floats(0.5, 200.0),
        method=st.sampled_from(["log", "scaling"]), uniform=st.booleans())
 def test_sinkhorn_marginals(n, k, seed, lam, method, uniform):
-    log_p = (2.0 * _x(n, k, seed=seed)).log_softmax(-1)
+    log_p = (2.0 * randn(n, k, seed=seed)).log_softmax(-1)
     if uniform:
         r = c = None
         r_, c_ = torch.full((k,), 1 / k, dtype=F64), torch.full((n,), 1 / n, dtype=F64)
     else:
-        g = _gen(seed + 1)
+        g = gen(seed + 1)
         r_ = torch.rand(k, generator=g, dtype=F64) + 0.1
         r_ = r = r_ / r_.sum()
         c_ = torch.rand(n, generator=g, dtype=F64) + 0.1
@@ -278,3 +272,33 @@ def test_sinkhorn_marginals(n, k, seed, lam, method, uniform):
               r=None if r is None else r[sigma], c=None if c is None else c[pi])
     moved = sinkhorn_knopp(log_p[pi][:, sigma], **kw).plan
     torch.testing.assert_close(moved, plan[pi][:, sigma], rtol=1e-9, atol=1e-300)
+
+
+# -------------------------------------------------------- general Sinkhorn: marginals, transpose
+@settings(max_examples=20)
+@given(n=st.integers(1, 10), m=st.integers(1, 6), seed=SEEDS, eps=st.floats(0.05, 5.0),
+       method=st.sampled_from(["log", "scaling"]))
+def test_general_sinkhorn_marginals_and_transpose(n, m, seed, eps, method):
+    g = gen(seed)
+    cost = torch.rand(n, m, generator=g, dtype=F64)
+    a = torch.rand(n, generator=g, dtype=F64) + 0.1
+    b = torch.rand(m, generator=g, dtype=F64) + 0.1
+    a, b = a / a.sum(), b / b.sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = sinkhorn(cost, eps, a, b, tol=1e-11, max_iter=20_000, method=method)
+    plan = res.plan
+    assert bool((plan >= 0).all()) and bool(torch.isfinite(plan).all())
+    torch.testing.assert_close(plan.sum(1), a, rtol=1e-13, atol=0)  # the last step
+    # the reported error is the returned plan's (float64: the same sum)
+    gap = (plan.sum(0) - b).abs().sum()
+    torch.testing.assert_close(res.marginal_error, gap, rtol=1e-12, atol=1e-300)
+    assert res.errors.shape == (res.n_iter,)
+    if not res.converged:
+        return
+    assert float(gap) <= 1e-11
+    # exchanging source and target transposes the solution (unique optimum of a strictly
+    # convex problem): both plans meet their marginals to 1e-11 in L1
+    back = sinkhorn(cost.T, eps, b, a, tol=1e-11, max_iter=20_000, method=method)
+    if back.converged:
+        torch.testing.assert_close(back.plan, plan.T, rtol=1e-6, atol=1e-10)

@@ -1,8 +1,21 @@
 r"""Numerical robustness of every public loss and estimator: overflow, temperature, bf16, determinism.
 
+How to add a public function. Declare it in the test module that mirrors its library module
+(``reptutor/losses/foo.py`` -> ``tests/test_losses_foo.py``), not here: with ``import
+_robustness as R``, an entry ``"foo_loss": R.Case(...)`` of the module-level dict
+``ROBUSTNESS`` (valid inputs, how they are pushed to :math:`10^4`, the value they must then
+give, the bf16 depth and scale of the table below, stated in a comment where it is new);
+``"FooLoss": R.wraps("foo_loss")`` for its ``nn.Module``; ``R.not_numeric("why")`` for a public
+callable that computes no number. A function whose code reaches linear algebra also gets an
+``R.LinalgCase`` in ``LINALG`` (section (e)). This file collects the declarations of every
+``tests/test_*.py`` (``tests/_declarations.py``); ``test_validation_matrix.py`` has the whole
+recipe.
+
 Every function listed in ``reptutor.losses.__all__`` and ``reptutor.estimators.__all__`` that
-computes a number from tensors is registered in ``CASES`` with valid inputs (a meta-test fails
-when a public one is missing). Each case is run through four checks.
+computes a number from tensors has a case in :data:`CASES` (collected from the ``ROBUSTNESS``
+dicts) with valid inputs; a meta-test fails when a public one is missing or is declared outside
+its mirroring test module (result types and constants need no declaration). Each case is run
+through four checks.
 
 (a) **Large inputs.** Inputs that act as logits are pushed to magnitude :math:`10^4`: critic
     scores get :math:`+10^4` (``"add"``), embeddings that the loss L2-normalises are multiplied
@@ -77,10 +90,10 @@ when a public one is missing). Each case is run through four checks.
 (d) **Determinism.** Under ``torch.use_deterministic_algorithms(True)`` two calls raise nothing
     and give bitwise-equal values and gradients.
 
-Sinkhorn (``reptutor.solvers.sinkhorn_knopp``) is tested for its public contract only: finite
-plans for :math:`\lambda` up to :math:`10^3` (:math:`\varepsilon = 1/\lambda` down to
-:math:`10^{-3}`) in the log domain in float32 and float64, and a ConvergenceWarning that tells
-the reader what to change.
+Sinkhorn (``reptutor.solvers.sinkhorn_knopp`` and the general ``sinkhorn``) is tested for its
+public contract only: finite plans for :math:`\lambda` up to :math:`10^3` (:math:`\varepsilon =
+1/\lambda` down to :math:`10^{-3}`) in the log domain in float32 and float64, also with the
+logits offset by :math:`10^4`, and a ConvergenceWarning that tells the reader what to change.
 
 Documented limits, tested as documented: NWJ's :math:`e^{F-1}` term exceeds every float for
 off-diagonal scores above about 88 (float32) / 709 (float64): the value is then ``-inf`` (the
@@ -88,343 +101,82 @@ exact value is below every float) with a gradient free of NaN; see :func:`reptut
 """
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import math
+import re
+import sys
+import textwrap
 import warnings
-from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import torch
 
 import reptutor.estimators as E
 import reptutor.losses as L
-from reptutor.solvers import ConvergenceWarning, sinkhorn_knopp
+import reptutor.metrics as M
+from reptutor.solvers import ConvergenceWarning, sinkhorn, sinkhorn_knopp
 
-F32, F64 = torch.float32, torch.float64
+import _robustness as R
+from _declarations import merged, mirror
+from _robustness import BIG, F32, F64, Case, LinalgCase
+
 U_BF16 = 2.0 ** -8  # bfloat16 unit roundoff: 8 significant bits (7 stored + 1 implicit)
 ULP32_1E4 = 2.0 ** -10  # float32 spacing in [8192, 16384): 2^13 * 2^-23
 TEMPERATURES = (1e-3, 1e-2, 0.1, 1.0, 10.0)
-BIG = 1e4
-N, D = 8, 5
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.randn(*shape, generator=_gen(seed), dtype=dtype)
-
-
-def _pair(dtype):  # two correlated views, (N, D) each
-    a = _randn(N, D, seed=1, dtype=dtype)
-    return a, a + 0.5 * _randn(N, D, seed=2, dtype=dtype)
-
-
-def _spd(dtype, d=4):
-    m = _randn(d, d, seed=3, dtype=dtype)
-    return m @ m.T / d + 0.5 * torch.eye(d, dtype=dtype)  # well conditioned, correlated
-
-
-def _seqs(dtype, n=4, t=3, d=3, seed=4):
-    a = _randn(n, t, d, seed=seed, dtype=dtype)
-    return a, a + 0.5 * _randn(n, t, d, seed=seed + 1, dtype=dtype)
-
-
-LABELS = torch.tensor([0, 1, 0, 2, 1, 0, 2, 1])
-GDT_INDEX = torch.arange(N).repeat(2)  # the two views of N samples, stacked
-GDT_MASKS = L.gdt_masks(GDT_INDEX, None, modes=[])
-
-
-def _norms(x):
-    return float(torch.linalg.vector_norm(x.detach().double(), dim=-1).max())
-
-
-def _gram_scale(*views):  # (tr C)^2 / D per view, summed
-    out = 0.0
-    for z in views:
-        z = z.detach().double()
-        out += float(torch.cov(z.T).trace()) ** 2 / z.shape[1]
-    return out
-
-
-def _inv_corr_scale(z):
-    c = torch.cov(z.detach().double().T)
-    sd = c.diagonal().sqrt()
-    return 0.5 * float(torch.linalg.inv(c / sd[:, None] / sd[None, :]).abs().sum())
-
-
-def _barlow_scale(xs, w_inv, w_red, lam=5e-3):
-    # first order: |dL| <= sum_i 2|1 - C_ii| |dC_ii| + lam sum_{i!=j} 2|C_ij| |dC_ij|, and
-    # |dC_ij| <= 3u (standardised columns: Cauchy-Schwarz); the depth 3 is in the case
-    c = L.cross_correlation(*(x.detach().double() for x in xs))
-    off = c - torch.diag_embed(c.diagonal())
-    return float(w_inv * 2 * (1 - c.diagonal()).abs().sum() + w_red * 2 * lam * off.abs().sum())
-
-
-def _rate_scale(z, eps_sq=0.5):
-    # R = 1/2 log det(I + a G), G = Z^T Z, a = D/(N eps^2): dR = a/2 tr(M^-1 dG) and
-    # |dG_kl| <= 3u sqrt(G_kk G_ll), so |dR| <= 3u * a/2 sum_kl |M^-1_kl| sqrt(G_kk G_ll)
-    z = z.detach().double()
-    n, d = z.shape
-    a = d / (n * eps_sq)
-    g = z.T @ z
-    m_inv = torch.linalg.inv(torch.eye(d, dtype=F64) + a * g)
-    s = g.diagonal().sqrt()
-    return 0.5 * a * float((m_inv.abs() * s[:, None] * s[None, :]).sum())
-
-
-def _class_rate_scale(z, labels, eps_sq=0.5):  # R^c = sum_j n_j/N R(Z_j)
-    return sum(float((labels == j).sum()) / len(labels) * _rate_scale(z[labels == j], eps_sq)
-               for j in labels.unique())
-
-
-@dataclass(frozen=True)
-class Case:
-    """One public function with valid inputs.
-
-    make(dtype) -> differentiable input tensors; call(*xs, t) -> scalar (t=None: defaults);
-    big: "scale" | "add" (how inputs are pushed to 1e4); expect(ref, xs) -> the value the big
-    input must give (None: no claim, finiteness only); tau: whether t applies;
-    bf16: (depth, scale(xs)) for the autocast tolerance.
-    """
-
-    make: Callable[[torch.dtype], tuple]
-    call: Callable[..., torch.Tensor]
-    big: str
-    expect: Callable | None
-    bf16: tuple[float, Callable]
-    tau: bool = True
-    logit_scale: Callable = field(default=lambda xs: 1.0)  # S for the "scale" tolerance
-    overflows_to_minus_inf: bool = False  # documented limit (NWJ)
-    centred: bool = False  # "add" inputs go through a centring before quadratic terms
-
-
-SAME = lambda ref, xs: ref  # noqa: E731  the math says: invariant
-VALUE = lambda xs, out: abs(float(out))  # noqa: E731  bf16 scale = |value| (no matmul)
-
-
-def _t(t, default):
-    return default if t is None else t
-
-
-def _sum_fields(res) -> torch.Tensor:
-    return sum(v.sum() for v in res if isinstance(v, torch.Tensor) and v.is_floating_point())
-
-
-def _scores_case(fn, expect, *, k=6, seed=5, **kw):
-    return Case(make=lambda dt: (_randn(k, k, seed=seed, dtype=dt),),
-                call=lambda f, t=None: fn(f / _t(t, 1.0)), big="add", expect=expect,
-                bf16=(1, VALUE), **kw)
-
-
-def _cosine(fn, tau0, depth=3, make=None):
-    return Case(make=make or (lambda dt: _pair(dt)),
-                call=lambda *xs, t=None: fn(*xs, temperature=_t(t, tau0)),
-                big="scale", expect=SAME, bf16=(depth, lambda xs, out: 1 / tau0),
-                logit_scale=lambda xs: depth / tau0)
-
-
-def _raw_seq(fn, tau0=1.0, depth=3, n_in=2, **kw):
-    def make(dt):
-        a, b = _seqs(dt)
-        c, d = _seqs(dt, seed=7)
-        return (a, b, c, d)[:n_in]
-
-    def scale(xs, out):
-        pooled = [x.mean(1) for x in xs]  # the global term's operands are time means
-        return max(_norms(xs[0]) * _norms(xs[1]), _norms(pooled[0]) * _norms(pooled[1])) / tau0
-    return Case(make=make, call=lambda *xs, t=None: fn(*xs, temperature=_t(t, tau0), **kw),
-                big="scale", expect=None, bf16=(depth, scale))
-
-
-def _dim_scores(dt):
-    return (_randn(N, N, seed=8, dtype=dt), _randn(N, N, 3, seed=9, dtype=dt))
-
-
-CASES: dict[str, Case] = {
-    # ---- two-view and multi-view contrastive losses on L2-normalised embeddings
-    "info_nce_loss": _cosine(L.info_nce_loss, 0.1),
-    "info_nce_loss[chunked]": _cosine(lambda a, b, **k: L.info_nce_loss(a, b, chunk_size=3, **k), 0.1),
-    "nt_xent_loss": _cosine(L.nt_xent_loss, 0.1),
-    "nt_xent_loss[chunked]": _cosine(lambda a, b, **k: L.nt_xent_loss(a, b, chunk_size=3, **k), 0.1),
-    "supcon_loss": _cosine(lambda a, b, **k: L.supcon_loss(torch.stack([a, b], 1), LABELS, **k), 0.1),
-    "supcon_loss[chunked]": _cosine(
-        lambda a, b, **k: L.supcon_loss(torch.stack([a, b], 1), LABELS, chunk_size=3, **k), 0.1),
-    "class_conditional_info_nce_loss": _cosine(
-        lambda a, b, **k: L.class_conditional_info_nce_loss(a, b, LABELS, **k), 0.1),
-    "class_conditional_info_nce_loss[chunked]": _cosine(
-        lambda a, b, **k: L.class_conditional_info_nce_loss(a, b, LABELS, chunk_size=3, **k), 0.1),
-    "cmc_loss": _cosine(lambda a, b, **k: L.cmc_loss([a, b, a - b], **k), 0.07, depth=18),
-    "cmc_terms": _cosine(lambda a, b, **k: _sum_fields(L.cmc_terms([a, b, a - b], **k)[::2]),
-                         0.07, depth=36),  # loss + pair_losses: the total counted twice
-    "generalized_nce_loss": _cosine(
-        lambda a, b, **k: L.generalized_nce_loss(torch.cat([a, b]), GDT_MASKS.positive,
-                                                 GDT_MASKS.compare, **k), 0.07, depth=6),
-    "gdt_loss": _cosine(lambda a, b, **k: L.gdt_loss(torch.cat([a, b]), GDT_INDEX, None,
-                                                     modes=[], **k), 0.07, depth=6),
-    "global_contrastive_loss[normalize]": _cosine(
-        lambda a, b, **k: L.global_contrastive_loss(a[:, None], b[:, None], normalize=True, **k), 1.0),
-    "local_contrastive_loss[clip,normalize]": _cosine(
-        lambda a, b, **k: L.local_contrastive_loss(a.view(2, 4, D), b.view(2, 4, D), normalize=True,
-                                                   negatives="clip", **k), 1.0),
-    "byol_loss": Case(make=_pair, call=lambda p, z, t=None: L.byol_loss(p, z), big="scale",
-                      expect=SAME, bf16=(1, VALUE), tau=False),
-    "scrl_loss": Case(make=lambda dt: tuple(x.view(2, 4, D) for x in _pair(dt)),
-                      call=lambda p, z, t=None: L.scrl_loss(p, z), big="scale", expect=SAME,
-                      bf16=(1, VALUE), tau=False),
-    # ---- raw dot products (the official global-local code): large inputs must stay finite
-    "global_contrastive_loss": _raw_seq(L.global_contrastive_loss),
-    "local_contrastive_loss": _raw_seq(L.local_contrastive_loss),
-    "global_local_terms": _raw_seq(lambda *xs, **k: _sum_fields(L.global_local_terms(*xs, **k)),
-                                   depth=6, n_in=4),
-    "global_local_loss": _raw_seq(L.global_local_loss, depth=6, n_in=4),
-    # ---- regression and covariance losses on raw embeddings: translation by 1e4
-    "cross_view_prediction_loss": Case(make=_pair, call=lambda p, y, t=None:
-                                       L.cross_view_prediction_loss(p, y), big="add",
-                                       expect=SAME, bf16=(1, VALUE), tau=False),
-    "invariance_term": Case(make=_pair, call=lambda a, b, t=None: L.invariance_term(a, b),
-                            big="add", expect=SAME, bf16=(1, VALUE), tau=False),
-    "variance_term": Case(make=lambda dt: (_pair(dt)[0],), call=lambda z, t=None: L.variance_term(z),
-                          big="add", expect=SAME, bf16=(1, VALUE), tau=False, centred=True),
-    "covariance_term": Case(make=lambda dt: (_pair(dt)[0],),
-                            call=lambda z, t=None: L.covariance_term(z), big="add", expect=SAME,
-                            bf16=(6, lambda xs, out: _gram_scale(*xs)), tau=False, centred=True),
-    "covariance_term[samples]": Case(make=lambda dt: (_randn(4, 9, seed=6, dtype=dt),),
-                                     call=lambda z, t=None: L.covariance_term(z, form="samples"),
-                                     big="add", expect=SAME,
-                                     bf16=(6, lambda xs, out: _gram_scale(*xs)), tau=False,
-                                     centred=True),
-    "vicreg_loss": Case(make=_pair, call=lambda a, b, t=None: L.vicreg_loss(a, b), big="add",
-                        expect=SAME, bf16=(6, lambda xs, out: _gram_scale(*xs) + abs(float(out))),
-                        tau=False, centred=True),
-    "vicreg_terms": Case(make=_pair, call=lambda a, b, t=None: _sum_fields(L.vicreg_terms(a, b)),
-                         big="add", expect=SAME,
-                         bf16=(6, lambda xs, out: 2 * _gram_scale(*xs) + abs(float(out))), tau=False,
-                         centred=True),
-    # ---- Deep InfoMax on critic scores (default estimator JSD is not shift-invariant)
-    "dim_global_loss": Case(make=lambda dt: _dim_scores(dt)[:1],
-                            call=lambda f, t=None: L.dim_global_loss(f / _t(t, 1.0)), big="add",
-                            expect=None, bf16=(1, VALUE)),
-    "dim_global_loss[infonce]": _scores_case(lambda f: L.dim_global_loss(f, estimator="infonce"), SAME),
-    "dim_global_loss[dv]": _scores_case(lambda f: L.dim_global_loss(f, estimator="dv"), SAME),
-    "dim_local_loss": Case(make=lambda dt: _dim_scores(dt)[1:],
-                           call=lambda s, t=None: L.dim_local_loss(s / _t(t, 1.0)), big="add",
-                           expect=None, bf16=(1, VALUE)),
-    "dim_local_loss[infonce]": Case(make=lambda dt: _dim_scores(dt)[1:],
-                                    call=lambda s, t=None: L.dim_local_loss(
-                                        s / _t(t, 1.0), estimator="infonce"),
-                                    big="add", expect=SAME, bf16=(1, VALUE)),
-    "dim_terms": Case(make=_dim_scores,
-                      call=lambda g, s, t=None: _sum_fields(L.dim_terms(
-                          global_scores=g / _t(t, 1.0), local_scores=s / _t(t, 1.0), alpha=0.5,
-                          gamma=0.0)), big="add", expect=None, bf16=(1, VALUE)),
-    "prior_matching_terms": Case(make=lambda dt: (_randn(N, seed=10, dtype=dt), _randn(6, seed=11, dtype=dt)),
-                                 call=lambda u, v, t=None: _sum_fields(L.prior_matching_terms(
-                                     u / _t(t, 1.0), v / _t(t, 1.0))),
-                                 big="add", expect=None, bf16=(1, VALUE)),
-    # ---- mutual-information estimators on critic scores
-    "infonce": _scores_case(E.infonce, SAME),
-    "dv": _scores_case(E.dv, SAME),
-    "jsd": _scores_case(E.jsd, None),
-    "nwj": _scores_case(E.nwj, None, overflows_to_minus_inf=True),
-    "conditional_infonce": Case(make=lambda dt: (_randn(N, seed=12, dtype=dt),
-                                                 _randn(N, 5, seed=13, dtype=dt)),
-                                call=lambda p, q, t=None: E.conditional_infonce(p / _t(t, 1.0),
-                                                                                q / _t(t, 1.0)),
-                                big="add", expect=SAME, bf16=(1, VALUE)),
-    "demi": Case(make=lambda dt: (_randn(N, 3, seed=14, dtype=dt), _randn(N, 3, 4, seed=15, dtype=dt)),
-                 call=lambda p, q, t=None: E.demi(p / _t(t, 1.0), q / _t(t, 1.0)), big="add",
-                 expect=SAME, bf16=(1, VALUE)),
-    "demi_terms": Case(make=lambda dt: (_randn(N, 3, seed=14, dtype=dt), _randn(N, 3, 4, seed=15, dtype=dt)),
-                       call=lambda p, q, t=None: _sum_fields(E.demi_terms(p / _t(t, 1.0), q / _t(t, 1.0))),
-                       big="add", expect=SAME, bf16=(1, VALUE)),
-    # ---- entropies of covariances (scaled by 1e4) and samples (translated by 1e4)
-    "gaussian_entropy": Case(make=lambda dt: (_spd(dt),),
-                             call=lambda c, t=None: E.gaussian_entropy(c * _t(t, 1.0)), big="scale",
-                             expect=lambda ref, xs: ref + 0.5 * xs[0].shape[0] * math.log(BIG),
-                             bf16=(1, VALUE)),
-    "hadamard_gap": Case(make=lambda dt: (_spd(dt),), call=lambda c, t=None: E.hadamard_gap(c * _t(t, 1.0)),
-                         big="scale", expect=SAME, bf16=(1, VALUE)),
-    "hadamard_gap_bounds": Case(make=lambda dt: (_spd(dt),),
-                                call=lambda c, t=None: _sum_fields(E.hadamard_gap_bounds(c * _t(t, 1.0))),
-                                big="scale", expect=SAME, bf16=(1, VALUE)),
-    "gaussian_mutual_information": Case(make=lambda dt: (_spd(dt),),
-                                        call=lambda c, t=None: E.gaussian_mutual_information(
-                                            c * _t(t, 1.0), 2),
-                                        big="scale", expect=SAME, bf16=(1, VALUE)),
-    "vicreg_information_bound": Case(make=lambda dt: (_spd(dt), torch.tensor(0.3, dtype=dt)),
-                                     call=lambda c, s, t=None: E.vicreg_information_bound(
-                                         c * _t(t, 1.0), s * _t(t, 1.0)),
-                                     big="scale", expect=SAME, bf16=(1, VALUE)),
-    "logdet_entropy": Case(make=lambda dt: (_randn(40, 3, seed=16, dtype=dt),),
-                           call=lambda z, t=None: E.logdet_entropy(z * _t(t, 1.0)), big="add",
-                           expect=SAME, bf16=(3, lambda xs, out: _inv_corr_scale(xs[0]) + abs(float(out))),
-                           centred=True),
-    "knn_entropy": Case(make=lambda dt: (_randn(40, 3, seed=17, dtype=dt),),
-                        call=lambda z, t=None: E.knn_entropy(z * _t(t, 1.0)), big="add",
-                        expect=SAME, bf16=(1, VALUE)),
-    # ---- Barlow Twins (batch-standardised cross-correlation): translation by 1e4
-    "cross_correlation": Case(make=_pair, call=lambda a, b, t=None: L.cross_correlation(a, b).sum(),
-                              big="add", expect=SAME, bf16=(3, lambda xs, out: D * D), tau=False,
-                              centred=True),
-    "barlow_twins_loss": Case(make=_pair, call=lambda a, b, t=None: L.barlow_twins_loss(a, b),
-                              big="add", expect=SAME,
-                              bf16=(3, lambda xs, out: _barlow_scale(xs, 1, 1)), tau=False,
-                              centred=True),
-    "barlow_twins_terms": Case(make=_pair, call=lambda a, b, t=None: _sum_fields(L.barlow_twins_terms(a, b)),
-                               big="add", expect=SAME,
-                               bf16=(3, lambda xs, out: _barlow_scale(xs, 2, 1 + 1 / 5e-3)),
-                               tau=False, centred=True),
-    # ---- MCR2 coding rates (raw features, not normalised): scaled by 1e4; eps^2 swept
-    "coding_rate": Case(make=lambda dt: (_pair(dt)[0],),
-                        call=lambda z, t=None: L.coding_rate(z, eps_sq=_t(t, 0.5)), big="scale",
-                        expect=None, bf16=(3, lambda xs, out: _rate_scale(xs[0]))),
-    "class_coding_rate": Case(make=lambda dt: (_pair(dt)[0],),
-                              call=lambda z, t=None: L.class_coding_rate(z, LABELS, eps_sq=_t(t, 0.5)),
-                              big="scale", expect=None,
-                              bf16=(3, lambda xs, out: _class_rate_scale(xs[0], LABELS))),
-    "mcr2_loss": Case(make=lambda dt: (_pair(dt)[0],),
-                      call=lambda z, t=None: L.mcr2_loss(z, LABELS, eps_sq=_t(t, 0.5)), big="scale",
-                      expect=None, bf16=(3, lambda xs, out: _rate_scale(xs[0])
-                                         + _class_rate_scale(xs[0], LABELS))),
-    "mcr2_terms": Case(make=lambda dt: (_pair(dt)[0],),
-                       call=lambda z, t=None: _sum_fields(L.mcr2_terms(z, LABELS, eps_sq=_t(t, 0.5))),
-                       big="scale", expect=None,
-                       bf16=(3, lambda xs, out: 2 * (_rate_scale(xs[0]) + _class_rate_scale(xs[0], LABELS)))),
-}
 
 # Public names that are not a number computed from tensors, or are one-line nn.Module wrappers
 # of a registered function (their forward is that function; the wrapper's own tests check it).
-NOT_NUMERIC = {
-    "CMC_GRAPHS", "TRANSFORM_MODES", "view_pairs", "gdt_masks", "mask_conflicts",  # structure
-    "CMCTerms", "GDTMasks", "VICRegTerms", "DIMTerms", "PriorMatchingTerms", "GlobalLocalTerms",
-    "DemiTerms", "HadamardGapBounds", "BarlowTwinsTerms", "MCR2Terms",  # result types
-    "ema_update", "byol_momentum",  # parameter updates and schedules
-}
-WRAPPERS = {
-    "InfoNCELoss": "info_nce_loss", "NTXentLoss": "nt_xent_loss", "SupConLoss": "supcon_loss",
-    "ClassConditionalInfoNCELoss": "class_conditional_info_nce_loss", "CMCLoss": "cmc_loss",
-    "GDTLoss": "gdt_loss", "VICRegLoss": "vicreg_loss", "DeepInfoMaxLoss": "dim_terms",
-    "GlobalLocalLoss": "global_local_loss", "BYOLLoss": "byol_loss", "SCRLLoss": "scrl_loss",
-    "BarlowTwinsLoss": "barlow_twins_loss", "MCR2Loss": "mcr2_loss",
-}
-NAMES = sorted(CASES)
 
 
 def _base(name: str) -> str:
     return name.split("[")[0]
 
 
+def _public(name: str):
+    """The public object of reptutor.losses or reptutor.estimators called ``name``."""
+    return getattr(L, name) if name in L.__all__ else getattr(E, name)
+
+
+#: Every module's ``ROBUSTNESS`` entries (cases, wrappers, exemptions), and where each is declared.
+_DECLARED, DECLARED_IN = merged("ROBUSTNESS", harness=__file__, kind=(Case, R.Wraps, R.NotNumeric))
+CASES = {name: v for name, v in _DECLARED.items() if isinstance(v, Case)}
+WRAPPERS = {name: v.function for name, v in _DECLARED.items() if isinstance(v, R.Wraps)}
+NOT_NUMERIC = {name: v.why for name, v in _DECLARED.items() if isinstance(v, R.NotNumeric)}
+NAMES = sorted(CASES)
+
+
+def _structural(name: str) -> bool:
+    # result types (NamedTuples) and constants compute nothing: no declaration needed
+    obj = _public(name)
+    return not callable(obj) or (inspect.isclass(obj) and issubclass(obj, tuple))
+
+
 def test_every_public_loss_and_estimator_is_registered():
     public = set(L.__all__) | set(E.__all__)
     registered = {_base(k) for k in CASES}
-    missing = sorted(public - registered - NOT_NUMERIC - set(WRAPPERS))
-    assert not missing, f"register these public functions in tests/test_robustness.py: {missing}"
+    missing = sorted(public - registered - set(NOT_NUMERIC) - set(WRAPPERS)
+                     - {n for n in public if _structural(n)})
+    assert not missing, ("declare these public functions in ROBUSTNESS (an R.Case, R.wraps(...) or "
+                         "R.not_numeric(...)) of the test module that mirrors each one:\n" + "\n".join(
+                             f"  {n} -> tests/{mirror(_public(n).__module__)}" for n in missing))
     stale = sorted(registered - public)
     assert not stale, f"registered names that are not public any more: {stale}"
     assert set(WRAPPERS.values()) <= registered  # a wrapper's function is itself registered
-    assert not (NOT_NUMERIC | set(WRAPPERS)) - public  # no stale exemption
+    assert not (set(NOT_NUMERIC) | set(WRAPPERS)) - public  # no stale exemption
+    assert all(inspect.isclass(_public(n)) for n in WRAPPERS)  # wrappers are nn.Modules
+    assert all(why.strip() for why in NOT_NUMERIC.values())  # an exemption says why
+
+
+def test_declarations_are_in_the_mirroring_test_module():
+    expected = {**{name: mirror(_public(_base(name)).__module__) for name in DECLARED_IN},
+                **{name: mirror(_linalg_object(name).__module__) for name in LINALG_DECLARED_IN}}
+    where = {**DECLARED_IN, **LINALG_DECLARED_IN}
+    misplaced = [f"{n} is declared in {where[n]}, belongs in tests/{expected[n]}"
+                 for n in sorted(where) if where[n] != expected[n]]
+    assert not misplaced, "\n".join(misplaced)
 
 
 def _inputs(case: Case, dtype=F32):
@@ -484,7 +236,7 @@ def test_large_inputs_are_finite_and_transform_as_the_math_says(name):
 
 def test_nwj_overflow_is_documented_minus_inf_not_nan():
     # e^{F - 1} with F = 1e4 exceeds float64 too: the documented limit of the NWJ estimator.
-    f = (_randn(4, 4, seed=0, dtype=F64) + BIG).requires_grad_(True)
+    f = (R.randn(4, 4, seed=0, dtype=F64) + BIG).requires_grad_(True)
     out = E.nwj(f)
     out.backward()
     assert float(out.detach()) == -math.inf
@@ -548,7 +300,7 @@ def test_deterministic_algorithms(name):
 
 # ---------------------------------------------------------------------------- Sinkhorn
 def _log_p(n, k, dtype, seed=0, scale=3.0):
-    return (scale * _randn(n, k, seed=seed, dtype=dtype)).log_softmax(-1)
+    return (scale * R.randn(n, k, seed=seed, dtype=dtype)).log_softmax(-1)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
@@ -572,6 +324,28 @@ def test_sinkhorn_log_domain_plans_are_finite_up_to_lam_1e3(dtype, lam):
     # probability vectors is at most 2
 
 
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("eps", [1.0, 0.1, 0.01, 0.001])
+def test_general_sinkhorn_log_domain_plans_are_finite_down_to_eps_1e_3(dtype, eps):
+    # the cost -log_p + 1e4: offsets are absorbed before any exponential (each row's minimum
+    # cost is subtracted from x itself), so the float32 plan is finite and meets its marginals
+    cost = -_log_p(24, 4, dtype) + BIG
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # convergence is not the point here
+        res = sinkhorn(cost, eps, method="log", max_iter=200)
+    assert res.plan.dtype == dtype
+    for x in (res.plan, res.f, res.g, res.marginal_error, res.errors):
+        assert bool(torch.isfinite(x).all()), f"non-finite output at eps={eps:g}, {dtype}"
+    # rows are fixed by the last step, up to the rounding of the shifted exponents
+    # (C_ij - min_j C_ij) / eps, each off by about u |exponent|
+    unit = torch.finfo(dtype).eps
+    shifted = (cost - cost.amin(1, keepdim=True)) / eps
+    rtol = 4 * unit * (1 + float(shifted.abs().max()))
+    torch.testing.assert_close(res.plan.sum(1), torch.full((24,), 1 / 24, dtype=dtype),
+                               rtol=rtol, atol=0)
+    assert bool((res.plan >= 0).all()) and float(res.marginal_error) <= 2.0
+
+
 @pytest.mark.parametrize("method", ["log", "scaling"])
 def test_sinkhorn_convergence_warning_says_what_to_change(method):
     log_p = _log_p(30, 4, F64, seed=17, scale=4.0)
@@ -587,3 +361,130 @@ def test_sinkhorn_scaling_warning_suggests_the_log_domain():
     log_p = _log_p(30, 4, F64, seed=17, scale=4.0)
     with pytest.warns(ConvergenceWarning, match=r"method=['\"]log['\"]"):
         sinkhorn_knopp(log_p, lam=25.0, max_iter=2, method="scaling")
+
+
+# ------------------------------------------------ (e) half precision and meta: linear algebra
+# LAPACK / cuSOLVER have no float16 or bfloat16 kernels (Cholesky, eigh, QR, solve, lstsq,
+# cdist raised NotImplementedError on such inputs). The library's rule (book/notation.md,
+# reptutor/_precision.py): those steps run in float32 after an exact upcast and a tensor result
+# comes back in the input's dtype; functions that must read values reject the meta device by
+# name. Every public callable whose code (with the private helpers it calls, docstrings left
+# out) reaches a linear-algebra routine is declared in LINALG of its test module; a meta-test
+# finds them.
+LINALG_CALL = re.compile(r"torch\.linalg\.|torch\.cdist\b|\bcholesky\w*|\bs?logdet\b|\.qr\(|\blstsq\b"
+                         r"|\beigh\b|\beigvals\w*")
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
+#: "subpackage.name" -> LinalgCase, from every module's ``LINALG``; and where each is declared.
+LINALG, LINALG_DECLARED_IN = merged("LINALG", harness=__file__, kind=LinalgCase)
+
+
+def _linalg_object(name: str):
+    sub, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(f"reptutor.{sub}"), attr)
+
+
+def _public_callables():
+    for sub in ("losses", "estimators", "metrics", "data", "solvers", "models"):
+        mod = importlib.import_module(f"reptutor.{sub}")
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if callable(obj) and not (inspect.isclass(obj) and issubclass(obj, tuple)):
+                yield f"{sub}.{name}", obj
+
+
+def _code_without_docstrings(obj) -> str:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            body[0] = ast.Pass()
+    return ast.unparse(tree)
+
+
+def _reaches_linalg(obj) -> bool:
+    """Whether ``obj`` or a reptutor function / class it names (transitively) calls linear algebra."""
+    seen, todo = set(), [obj]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        try:
+            code = _code_without_docstrings(o)
+        except (OSError, TypeError):
+            continue
+        if LINALG_CALL.search(code):
+            return True
+        scope = sys.modules.get(getattr(o, "__module__", ""), None)
+        for word in set(re.findall(r"[A-Za-z_]\w*", code)):
+            ref = getattr(scope, word, None)
+            if ((inspect.isfunction(ref) or inspect.isclass(ref))
+                    and getattr(ref, "__module__", "").startswith("reptutor")):
+                todo.append(ref)
+    return False
+
+
+def test_every_linear_algebra_function_is_registered():
+    users = {name for name, obj in _public_callables() if _reaches_linalg(obj)}
+    missing = sorted(users - set(LINALG))
+    assert not missing, ("declare these linear-algebra users in LINALG of the test module that "
+                         "mirrors each one:\n" + "\n".join(
+                             f"  {n} -> tests/{mirror(_linalg_object(n).__module__)}" for n in missing))
+    stale = sorted(set(LINALG) - users)
+    assert not stale, f"LINALG entries that reach no linear algebra any more: {stale}"
+
+
+def test_the_linalg_scan_can_fail():
+    # the scan sees a helper's call through a name, and ignores a docstring that mentions one
+    assert _reaches_linalg(M.ridge_probe_r2) and _reaches_linalg(L.mcr2_loss)
+    assert not _reaches_linalg(L.vicreg_terms)  # its docstring example uses torch.linalg.inv
+
+
+def _fields(out):
+    if isinstance(out, tuple):
+        return [x for x in out if isinstance(x, (torch.Tensor, float))]
+    return [out]
+
+
+@pytest.mark.parametrize("half", HALF_DTYPES, ids=str)
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_half_precision_inputs_run_the_linear_algebra_in_float32(name, half):
+    case = LINALG[name]
+    xs = case.make(half)
+    out = case.call(*xs)  # raised NotImplementedError ("cholesky_cpu" ...) before
+    if name == "data.make_global_local_sequences":
+        assert out.x.dtype == half and bool(torch.isfinite(out.x).all())
+        return
+    ref = case.call(*(x.float() for x in xs))  # float32 on the same (rounded) values
+    for got, want in zip(_fields(out), _fields(ref)):
+        if isinstance(got, float):
+            assert math.isfinite(got) and (not case.exact or got == want), (name, got, want)
+            continue
+        assert bool(torch.isfinite(got).all()), name
+        # a metric's diagnostic tensors (dci's importances) may stay in float32
+        assert got.dtype == (want.dtype if name.startswith("metrics.") else half), name
+        if case.exact:
+            assert torch.equal(got, want.to(got.dtype)), (name, got, want)
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_meta_inputs_are_supported_or_rejected_by_name(name):
+    case = LINALG[name]
+    if case.meta.startswith("n/a"):
+        return
+    xs = tuple(x.to("meta") for x in case.make(F32))
+    call = case.meta_call or case.call
+    if case.meta == "support":  # shapes and dtypes only, as torch's own functions on meta
+        out = call(*xs)
+        ref = case.call(*case.make(F32))
+        for got, want in zip(_fields(out), _fields(ref)):
+            assert (got.device.type, got.shape, got.dtype) == ("meta", want.shape, want.dtype), name
+        return
+    with pytest.raises(ValueError, match=r"^(\w+) is on the meta device, which holds no values; "
+                                         r"\w+ needs them \(") as err:
+        call(*xs)
+    # the message names the function's first tensor argument
+    assert re.match(r"^(\w+)", str(err.value)).group(1) in {"z", "cov", "codes", "z_train"}, name

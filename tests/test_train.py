@@ -5,6 +5,8 @@ from torch import nn
 
 from reptutor import train
 
+import _validation as V
+
 
 def _regression(n=256, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -89,3 +91,35 @@ def test_errors():
     hist = train.fit(model, lambda m, b: m(b).pow(2).mean(), x, steps=1, batch_size=4, progress=False)
     with pytest.raises(ValueError, match="name must be one of 'loss'; got 'acc'"):
         hist["acc"]
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+class _Linear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+
+
+def _fit_kwargs() -> dict:
+    model = _Linear()
+    return {"model": model, "loss_fn": lambda m, batch: m.lin(batch).pow(2).mean(),
+            "data": V.randn(16, 2), "steps": 1, "batch_size": 8, "progress": False,
+            "generator": V.gen()}
+
+
+VALIDATION = [
+    V.Entry("train.fit", _fit_kwargs, (
+        V.nonpositive("steps"), V.nonpositive("batch_size"), V.nonpositive("lr"),
+        V.wrong_type("model", lambda x: None, "torch.nn.Module"),
+        V.wrong_type("loss_fn", lambda x: None, "callable"), *V.boolean("progress"),
+        V.custom("type", "generator", lambda k: 0, V.all_of("generator", "torch.Generator", "int 0"),
+                 error=TypeError),
+    ), na={"rank": "data is any batch structure; its shape is the model's business",
+           "empty": "data is any batch structure; see iterate_minibatches",
+           "nonfinite": "a NaN loss is reported by fit's own check on the loss (test_train.py)"}),
+    V.Entry("train.iterate_minibatches", lambda: {"data": V.randn(8, 2), "batch_size": 4}, (
+        V.nonpositive("batch_size"), V.wrong_type("data", lambda x: None, "tensor"),
+        V.shape("data", lambda k: (k["data"], k["data"][:7])), *V.boolean("shuffle", "drop_last"),
+    ), na={"rank": "any rank >= 1 is a valid batch (samples along dim 0)",
+           "nonfinite": "batches are data, not numbers to check", "empty": "an empty batch yields nothing"}),
+]

@@ -107,8 +107,8 @@ def _implementations(workload: str, chunk: int):
         impls["reptutor_chunked"] = lambda a, b, y: nt_xent_loss(a, b, temperature=TAU,
                                                                  chunk_size=chunk)
     else:
-        impls["reptutor"] = lambda a, b, y: supcon_loss(torch.stack([a, b], 1), y, temperature=TAU)
-        impls["reptutor_chunked"] = lambda a, b, y: supcon_loss(torch.stack([a, b], 1), y,
+        impls["reptutor"] = lambda a, b, y: supcon_loss(torch.stack([a, b]), y, temperature=TAU)
+        impls["reptutor_chunked"] = lambda a, b, y: supcon_loss(torch.stack([a, b]), y,
                                                                 temperature=TAU, chunk_size=chunk)
     try:
         from pytorch_metric_learning import losses as pml

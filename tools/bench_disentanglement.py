@@ -154,7 +154,7 @@ def _encoder(seed: int = 0):
 def _inputs(workload: str, seed: int = 0, small: bool = False):
     import torch
 
-    from reptutor.metrics import factor_vae_batches
+    from reptutor.evaluation import factor_vae_batches
 
     sample, encode = _encoder(seed)
     g = torch.Generator().manual_seed(seed + 2)

@@ -179,7 +179,7 @@ def _implementations(workload: str):
             impls["lightly_VICRegLoss"] = lambda a, b: lv(a, b)
         impls["plain_official"] = _official_vicreg
     elif workload == "barlow":
-        impls["reptutor"] = lambda a, b: barlow_twins_loss(a, b, lambda_offdiag=LAMBDA)
+        impls["reptutor"] = lambda a, b: barlow_twins_loss(a, b, redundancy_weight=LAMBDA)
         if lightly_barlow is not None:
             lb = lightly_barlow.BarlowTwinsLoss(lambda_param=LAMBDA)
             impls["lightly_BarlowTwinsLoss"] = lambda a, b: lb(a, b)

@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--reasons", action="store_true", help="list the n/a cells' reasons")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests"))  # the harness imports its helpers as pytest does
     module = load_registry()
     text, reasons = table(collected_counts(), module)
     print(text)

@@ -3,21 +3,23 @@ r"""Procedural data generators with known ground truth (factors, mutual informat
 from reptutor.data.digits import DigitsTensors, augment_digits, load_digits_tensors
 from reptutor.data.gaussian import CorrelatedGaussian, ar1_covariance
 from reptutor.data.multiview import MultiviewData, make_multiview
+from reptutor.data.boxes import (
+    crop_intersection,
+    grid_boxes,
+    map_boxes,
+    sample_boxes,
+    visible_fraction,
+)
 from reptutor.data.scenes import (
     SCENE_CLASSES,
     Scenes,
     Views,
-    crop_intersection,
     crop_resize,
-    grid_boxes,
     make_scenes,
-    map_boxes,
     random_resized_crop,
-    sample_boxes,
-    visible_fraction,
 )
 from reptutor.data.sequences import GlobalLocalSequences, make_global_local_sequences
-from reptutor.data.transforms import (
+from reptutor.data.gdt_clips import (
     Clips,
     Sensor,
     TransformGrid,

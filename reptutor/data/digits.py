@@ -124,13 +124,7 @@ def augment_digits(
     side = DIGITS_SIDE
     if x.shape[1:] not in ((side * side,), (side, side)):
         raise ValueError(f"x must have shape (N, 64) or (N, 8, 8), got {tuple(x.shape)}")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if generator.device.type != x.device.type:
-        raise ValueError(
-            f"generator must be on x's device, got a generator on {generator.device} and x on "
-            f"{x.device}"
-        )
+    _checks.generator("generator", generator, device=x.device, of="x")
     _checks.integer("max_shift", max_shift, minimum=0, maximum=side - 1)
     noise_std = _checks.number("noise_std", noise_std, nonnegative=True)
     n = x.shape[0]

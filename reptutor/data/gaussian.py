@@ -33,7 +33,8 @@ def ar1_covariance(dim: int, phi: float, *, dtype: torch.dtype = torch.float64) 
     Args:
         dim: the dimension :math:`D`, at least 1.
         phi: the lag-one correlation, in :math:`(-1, 1)` (positive definite there).
-        dtype: floating dtype of the result (CPU tensor).
+        dtype: floating dtype of the result (CPU tensor); an integer or bool dtype is an
+            error (the entries :math:`\phi^{|i-j|}` are fractions).
 
     Returns:
         The :math:`(D, D)` matrix, unit diagonal, positive definite.
@@ -42,7 +43,8 @@ def ar1_covariance(dim: int, phi: float, *, dtype: torch.dtype = torch.float64) 
         ``(D, D)``.
 
     Raises:
-        TypeError: if ``dim`` is not an integer or ``phi`` is not a real number.
+        TypeError: if ``dim`` is not an integer, ``phi`` is not a real number or ``dtype`` is
+            not a floating torch.dtype.
         ValueError: if ``dim < 1`` or ``|phi| >= 1``.
 
     Examples:
@@ -58,6 +60,7 @@ def ar1_covariance(dim: int, phi: float, *, dtype: torch.dtype = torch.float64) 
     phi = _checks.number("phi", phi, minimum=-1.0, maximum=1.0)
     if abs(phi) >= 1.0:
         raise ValueError(f"phi must lie strictly between -1 and 1, got {phi}")
+    _floating_dtype(dtype)  # an integer dtype would round phi^|i-j| to 0 / 1 silently
     idx = torch.arange(dim, dtype=dtype)
     lag = (idx[:, None] - idx[None, :]).abs()  # (D, D) |i - j|
     return torch.full((dim, dim), phi, dtype=dtype).pow(lag)
@@ -261,7 +264,7 @@ class CorrelatedGaussian:
             ValueError: if ``n < 1``.
         """
         _checks.integer("n", n, minimum=1)
-        dev = _generator_device(generator)
+        dev = _checks.generator("generator", generator).device
         _floating_dtype(dtype)
         chol = self._chol.to(dev, dtype)
         eps = torch.randn(2, n, self.dim, generator=generator, device=dev, dtype=dtype)
@@ -301,7 +304,7 @@ class CorrelatedGaussian:
         self._check_views("y", y)
         self._check_block(start, stop)
         _checks.integer("num_samples", num_samples, minimum=1)
-        dev = _generator_device(generator)
+        dev = _checks.generator("generator", generator).device
         if dev.type != y.device.type:
             raise ValueError(f"generator must be on y's device {y.device}, got {dev}")
         coef, chol_s, _ = self._block(start, stop, y)
@@ -336,12 +339,20 @@ class CorrelatedGaussian:
 
         Raises:
             TypeError: if an input is not a floating tensor, or the two differ in dtype.
-            ValueError: if an input's last dim is not ``D``, or the two differ in device.
+            ValueError: if an input's last dim is not ``D``, the leading shapes do not
+                broadcast, or the two differ in device.
         """
         for name, t in (("x", x), ("y", y)):
             _checks.tensor(name, t)
             _checks.dim_size(name, t, -1, self.dim, "dim")
         _checks.same_device_dtype("x", x, "y", y)
+        try:
+            torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+        except RuntimeError:
+            raise ValueError(
+                "x and y must have broadcastable leading shapes (paired rows, or x[:, None] with "
+                f"y[None] for all pairs), got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+            ) from None
         winv = torch.linalg.inv(self._chol).to(x.device, x.dtype)  # (D, D) L^{-1}
         u, v = x @ winv.T, y @ winv.T  # whitened views
         return self._ratio(self.rho * u, v, self.dim)
@@ -460,14 +471,6 @@ class CorrelatedGaussian:
     def _check_views(self, name: str, t: Any) -> None:
         _checks.tensor(name, t, ndim=2)
         _checks.dim_size(name, t, 1, self.dim, "dim")
-
-
-def _generator_device(generator: Any) -> torch.device:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator, got {type(generator).__name__}"
-        )
-    return generator.device
 
 
 def _floating_dtype(dtype: Any) -> None:

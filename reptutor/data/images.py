@@ -121,8 +121,7 @@ def make_shapes(
         True
     """
     _checks.integer("n", n, minimum=1)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _checks.generator("generator", generator)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     size = _checks.integer("image_size", image_size, minimum=4)
@@ -259,8 +258,7 @@ def make_textures(
         (0.0, True)
     """
     _checks.integer("n", n, minimum=1)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _checks.generator("generator", generator)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     size = _checks.integer("image_size", image_size, minimum=2)

@@ -46,10 +46,10 @@ class MultiviewData(NamedTuple):
 
 def make_multiview(
     n: int,
-    *,
     generator: torch.Generator,
-    n_views: int = 4,
-    n_classes: int = 10,
+    *,
+    num_views: int = 4,
+    num_classes: int = 10,
     shared_dim: int = 4,
     nuisance_dim: int = 4,
     private_dim: int = 4,
@@ -101,8 +101,8 @@ def make_multiview(
     Args:
         n: number of scenes :math:`N \ge 1`.
         generator: the source of randomness (structure first, then the scenes).
-        n_views: :math:`V \ge 1`.
-        n_classes: :math:`K \ge 2`.
+        num_views: :math:`V \ge 1`.
+        num_classes: :math:`K \ge 2`.
         shared_dim: :math:`d_s`, dimension of the class code.
         nuisance_dim: :math:`d_u`, dimension of the nuisance (0 for none).
         private_dim: :math:`d_n`, dimension of each view's private noise (0 for none).
@@ -146,11 +146,10 @@ def make_multiview(
         >>> float(d0.views.abs().max())
         0.0
     """
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _checks.generator("generator", generator)
     _checks.integer("n", n, minimum=1)
-    _checks.integer("n_views", n_views, minimum=1)
-    _checks.integer("n_classes", n_classes, minimum=2)
+    _checks.integer("num_views", num_views, minimum=1)
+    _checks.integer("num_classes", num_classes, minimum=2)
     _checks.integer("shared_dim", shared_dim, minimum=1)
     _checks.integer("nuisance_dim", nuisance_dim, minimum=0)
     _checks.integer("private_dim", private_dim, minimum=0)
@@ -166,7 +165,7 @@ def make_multiview(
         raise TypeError(f"nuisance_views must be a sequence of view indices, got {nuisance_views!r}"[:200])
     shared_set = []
     for k, v in enumerate(nuisance_views):
-        _checks.integer(f"nuisance_views[{k}]", v, minimum=0, maximum=n_views - 1)
+        _checks.integer(f"nuisance_views[{k}]", v, minimum=0, maximum=num_views - 1)
         if v in shared_set:
             raise ValueError(f"nuisance_views must not repeat a view, got {tuple(nuisance_views)}")
         shared_set.append(int(v))
@@ -175,20 +174,20 @@ def make_multiview(
     f64 = dict(generator=generator, device=gdev, dtype=torch.float64)
     d_in = shared_dim + nuisance_dim + private_dim
     # Structure: class codes mu_c and one sensor matrix A_k per view, entries N(0, 1/d).
-    prototypes = class_scale * torch.randn(n_classes, shared_dim, **f64)  # (K, d_s)
-    mixing = torch.randn(n_views, d_in, obs_dim, **f64) / math.sqrt(d_in)  # (V, d, D_obs)
+    prototypes = class_scale * torch.randn(num_classes, shared_dim, **f64)  # (K, d_s)
+    mixing = torch.randn(num_views, d_in, obs_dim, **f64) / math.sqrt(d_in)  # (V, d, D_obs)
     # Scenes: the class (seen by all), the nuisance (seen by the views in S).
-    labels = torch.randint(n_classes, (n,), generator=generator, device=gdev)  # (N,)
+    labels = torch.randint(num_classes, (n,), generator=generator, device=gdev)  # (N,)
     nuisance = torch.randn(n, nuisance_dim, **f64)  # (N, d_u)
-    in_s = torch.zeros(n_views, dtype=torch.bool, device=gdev)
+    in_s = torch.zeros(num_views, dtype=torch.bool, device=gdev)
     in_s[shared_set] = True
-    own = torch.randn(n_views, n, nuisance_dim, **f64)  # (V, N, d_u) independent draws
-    u_views = torch.where(in_s[:, None, None], nuisance.expand(n_views, n, nuisance_dim), own)
-    codes = prototypes[labels] + class_noise * torch.randn(n_views, n, shared_dim, **f64)  # (V, N, d_s)
-    private = private_scale * torch.randn(n_views, n, private_dim, **f64)  # (V, N, d_n)
+    own = torch.randn(num_views, n, nuisance_dim, **f64)  # (V, N, d_u) independent draws
+    u_views = torch.where(in_s[:, None, None], nuisance.expand(num_views, n, nuisance_dim), own)
+    codes = prototypes[labels] + class_noise * torch.randn(num_views, n, shared_dim, **f64)  # (V, N, d_s)
+    private = private_scale * torch.randn(num_views, n, private_dim, **f64)  # (V, N, d_n)
     h = torch.cat([codes, nuisance_scale * u_views, private], dim=2)  # (V, N, d) latent per view
     views = torch.tanh(torch.bmm(h, mixing))  # (V, N, D_obs) the nonlinear sensor
-    views = views + obs_noise * torch.randn(n_views, n, obs_dim, **f64)
+    views = views + obs_noise * torch.randn(num_views, n, obs_dim, **f64)
     out_dev = torch.device(device) if device is not None else gdev
     return MultiviewData(
         views=views.to(device=out_dev, dtype=dtype),

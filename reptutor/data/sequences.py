@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from reptutor import _checks
+from reptutor import _checks, _precision
 
 __all__ = ["GlobalLocalSequences", "make_global_local_sequences"]
 
@@ -165,8 +165,7 @@ def make_global_local_sequences(
         True
     """
     _checks.integer("n", n, minimum=1)
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _checks.generator("generator", generator)
     _checks.integer("length", length, minimum=2)
     _checks.integer("num_classes", num_classes, minimum=2)
     _checks.integer("num_event_types", num_event_types, minimum=1)
@@ -210,7 +209,9 @@ def make_global_local_sequences(
     # The world: class centres mu_k, event embeddings eta_e (eta_0 = 0), mixing matrices W_m.
     centres = torch.randn(num_classes, global_dim, **kw)  # (K, global_dim)
     # Orthogonal event directions of norm sqrt(event_dim): every event as loud as any other.
-    q, _ = torch.linalg.qr(torch.randn(event_dim, num_event_types, **kw))  # (event_dim, E)
+    # (QR in float32 for a half-precision dtype: LAPACK has no float16 / bfloat16 kernels)
+    q, _ = torch.linalg.qr(_precision.upcast(torch.randn(event_dim, num_event_types, **kw)))
+    q = q.to(dtype)  # (event_dim, E)
     eta = torch.cat([torch.zeros(1, event_dim, device=dev, dtype=dtype),
                      math.sqrt(event_dim) * q.T])  # (E + 1, event_dim), eta_0 = 0
     w_x = torch.randn(latent_dim, x_dim, **kw) / math.sqrt(latent_dim)  # (d, D_x)

@@ -21,6 +21,12 @@ holds the pieces that make that reading measurable:
 
 All entropies are differential entropies in nats.
 
+**Precision and devices.** The factorisations (Cholesky, eigenvalues) and distances run in
+float32 for float16 / bfloat16 inputs (LAPACK has no half-precision kernels) and the result is
+returned in the input's dtype; float32 and float64 are computed in their own dtype. Every
+function reads values (a positive-definiteness test, a rank test, a sort), so tensors on the
+``meta`` device are rejected with a ``ValueError`` naming the argument.
+
 Taught in the chapter *VICReg from an information-theoretic view*
 (``notebooks/01_information/07_vicreg_information``).
 """
@@ -31,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-from reptutor import _checks
+from reptutor import _checks, _precision
 
 __all__ = [
     "gaussian_entropy",
@@ -47,16 +53,21 @@ __all__ = [
 _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 
 
-def _covariance_matrix(name: str, cov: torch.Tensor) -> torch.Tensor:
-    """Validate a symmetric positive-definite ``(D, D)`` matrix; return its Cholesky factor."""
+def _covariance_matrix(name: str, cov: torch.Tensor, func: str) -> torch.Tensor:
+    """Validate a symmetric positive-definite ``(D, D)`` matrix; return its Cholesky factor.
+
+    The factor is in the working dtype (float32 for a half-precision ``cov``); the symmetry
+    allowance is the round-off of ``cov``'s own dtype.
+    """
     _checks.tensor(name, cov, ndim=2)
     _checks.square(name, cov)
+    _precision.has_values(name, cov, func, "it tests positive definiteness")
     c = cov.detach()
     asym = float((c - c.T).abs().max())
     scale = float(c.abs().max())
     if asym > 1e3 * torch.finfo(cov.dtype).eps * max(scale, 1e-30):  # round-off allowance
         raise ValueError(f"{name} must be symmetric, got max |{name} - {name}.T| = {asym:.3g}")
-    chol, info = torch.linalg.cholesky_ex(cov)
+    chol, info = torch.linalg.cholesky_ex(_precision.upcast(cov))
     if int(info) != 0:
         raise ValueError(
             f"{name} must be positive definite, got a matrix whose Cholesky factorization "
@@ -114,9 +125,9 @@ def gaussian_entropy(cov: torch.Tensor) -> torch.Tensor:
         >>> bool(torch.isclose(h9 - h1, torch.tensor(3 * math.log(3.0))))
         True
     """
-    chol = _covariance_matrix("cov", cov)
+    chol = _covariance_matrix("cov", cov, "gaussian_entropy")
     d = cov.shape[0]
-    return 0.5 * (d * _LOG_2PI_E + _logdet_from_cholesky(chol))
+    return (0.5 * (d * _LOG_2PI_E + _logdet_from_cholesky(chol))).to(cov.dtype)
 
 
 def logdet_entropy(z: torch.Tensor, *, ridge: float = 0.0) -> torch.Tensor:
@@ -164,18 +175,20 @@ def logdet_entropy(z: torch.Tensor, *, ridge: float = 0.0) -> torch.Tensor:
     """
     _checks.tensor("z", z, ndim=2, min_rows=2)
     ridge = _checks.number("ridge", ridge, nonnegative=True)
+    _precision.has_values("z", z, "logdet_entropy", "it tests the covariance's numerical rank")
     n, d = z.shape
     if n <= d and ridge == 0.0:
         return torch.full((), float("-inf"), dtype=z.dtype, device=z.device)
-    cov = _sample_covariance(z)  # (D, D)
+    w = _precision.upcast(z)  # (N, D) in the working dtype
+    cov = _sample_covariance(w)  # (D, D)
     if ridge > 0.0:
-        cov = cov + ridge * torch.eye(d, dtype=z.dtype, device=z.device)
+        cov = cov + ridge * torch.eye(d, dtype=w.dtype, device=w.device)
     # numerical rank test, as numpy.linalg.matrix_rank: eigenvalues below D * eps * largest
     eig = torch.linalg.eigvalsh(cov.detach())  # ascending
     chol, info = torch.linalg.cholesky_ex(cov)
-    if int(info) != 0 or float(eig[0]) <= d * torch.finfo(z.dtype).eps * float(eig[-1]):
+    if int(info) != 0 or float(eig[0]) <= d * torch.finfo(w.dtype).eps * float(eig[-1]):
         return torch.full((), float("-inf"), dtype=z.dtype, device=z.device)  # collapsed
-    return 0.5 * (d * _LOG_2PI_E + _logdet_from_cholesky(chol))
+    return (0.5 * (d * _LOG_2PI_E + _logdet_from_cholesky(chol))).to(z.dtype)
 
 
 def hadamard_gap(cov: torch.Tensor) -> torch.Tensor:
@@ -217,13 +230,14 @@ def hadamard_gap(cov: torch.Tensor) -> torch.Tensor:
         >>> float(hadamard_gap(torch.diag(torch.tensor([1.0, 5.0, 0.1]))))  # diagonal
         0.0
     """
-    _covariance_matrix("cov", cov)
-    inv_sd = cov.diagonal().rsqrt()  # (D,) 1/sqrt(C_kk)
-    corr = cov * inv_sd[:, None] * inv_sd[None, :]  # (D, D) correlation matrix R
+    _covariance_matrix("cov", cov, "hadamard_gap")
+    c = _precision.upcast(cov)  # (D, D) in the working dtype
+    inv_sd = c.diagonal().rsqrt()  # (D,) 1/sqrt(C_kk)
+    corr = c * inv_sd[:, None] * inv_sd[None, :]  # (D, D) correlation matrix R
     chol, info = torch.linalg.cholesky_ex(corr)
     if int(info) != 0:  # pragma: no cover - cov passed the PD check, R is congruent to it
         raise ValueError("cov must be positive definite, got a singular correlation matrix")
-    return -_logdet_from_cholesky(chol)
+    return (-_logdet_from_cholesky(chol)).to(cov.dtype)
 
 
 class HadamardGapBounds(NamedTuple):
@@ -289,13 +303,16 @@ def hadamard_gap_bounds(cov: torch.Tensor) -> HadamardGapBounds:
         >>> float(b.gap), float(b.lower), float(b.upper)
         (0.0, 0.0, 0.0)
     """
-    gap = hadamard_gap(cov)
-    inv_sd = cov.diagonal().rsqrt()  # (D,)
-    corr = cov * inv_sd[:, None] * inv_sd[None, :]  # (D, D) R
-    eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+    _covariance_matrix("cov", cov, "hadamard_gap_bounds")
+    c = _precision.upcast(cov)  # (D, D) in the working dtype
+    inv_sd = c.diagonal().rsqrt()  # (D,)
+    corr = c * inv_sd[:, None] * inv_sd[None, :]  # (D, D) R
+    gap = -_logdet_from_cholesky(torch.linalg.cholesky(corr))  # as hadamard_gap
+    eye = torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
     off = (corr - eye).pow(2).sum()  # sum_{k != l} R_kl^2 (the diagonal of R - I is 0)
     lam = torch.linalg.eigvalsh(corr)  # ascending eigenvalues of R
-    return HadamardGapBounds(gap, off / (2 * lam[-1] ** 2), off / (2 * lam[0] ** 2), off)
+    out = (gap, off / (2 * lam[-1] ** 2), off / (2 * lam[0] ** 2), off)
+    return HadamardGapBounds(*(t.to(cov.dtype) for t in out))
 
 
 def gaussian_mutual_information(cov: torch.Tensor, dim_a: int) -> torch.Tensor:
@@ -337,13 +354,14 @@ def gaussian_mutual_information(cov: torch.Tensor, dim_a: int) -> torch.Tensor:
         >>> float(gaussian_mutual_information(torch.eye(4), 2))  # independent blocks
         0.0
     """
-    chol = _covariance_matrix("cov", cov)
+    chol = _covariance_matrix("cov", cov, "gaussian_mutual_information")
     d = cov.shape[0]
     _checks.integer("dim_a", dim_a, minimum=1, maximum=d - 1)
-    chol_a = torch.linalg.cholesky(cov[:dim_a, :dim_a])  # principal blocks of a PD matrix are PD
-    chol_b = torch.linalg.cholesky(cov[dim_a:, dim_a:])
-    return 0.5 * (_logdet_from_cholesky(chol_a) + _logdet_from_cholesky(chol_b)
-                  - _logdet_from_cholesky(chol))
+    c = _precision.upcast(cov)  # (D, D) in the working dtype
+    chol_a = torch.linalg.cholesky(c[:dim_a, :dim_a])  # principal blocks of a PD matrix are PD
+    chol_b = torch.linalg.cholesky(c[dim_a:, dim_a:])
+    return (0.5 * (_logdet_from_cholesky(chol_a) + _logdet_from_cholesky(chol_b)
+                   - _logdet_from_cholesky(chol))).to(cov.dtype)
 
 
 def vicreg_information_bound(cov: torch.Tensor, invariance: torch.Tensor | float) -> torch.Tensor:
@@ -393,14 +411,15 @@ def vicreg_information_bound(cov: torch.Tensor, invariance: torch.Tensor | float
         >>> round(float(bound), 4), round(exact, 4)
         (0.8047, 0.8304)
     """
-    chol = _covariance_matrix("cov", cov)
+    chol = _covariance_matrix("cov", cov, "vicreg_information_bound")
     s = _checks.number("invariance", invariance, positive=True)
+    work = chol.dtype
     if isinstance(invariance, torch.Tensor):
-        log_s = torch.log(invariance.to(dtype=cov.dtype, device=cov.device))
+        log_s = torch.log(invariance.to(dtype=work, device=cov.device))
     else:
-        log_s = torch.tensor(math.log(s), dtype=cov.dtype, device=cov.device)
+        log_s = torch.tensor(math.log(s), dtype=work, device=cov.device)
     d = cov.shape[0]
-    return 0.5 * _logdet_from_cholesky(chol) - 0.5 * d * log_s
+    return (0.5 * _logdet_from_cholesky(chol) - 0.5 * d * log_s).to(cov.dtype)
 
 
 def knn_entropy(z: torch.Tensor, *, k: int = 3, chunk_size: int = 1024) -> torch.Tensor:
@@ -454,13 +473,18 @@ def knn_entropy(z: torch.Tensor, *, k: int = 3, chunk_size: int = 1024) -> torch
     n, d = z.shape
     _checks.integer("k", k, minimum=1, maximum=n - 1)
     _checks.integer("chunk_size", chunk_size, minimum=1)
+    _precision.has_values("z", z, "knn_entropy", "it sorts the pairwise distances")
+    out_dtype, z = z.dtype, _precision.upcast(z)  # cdist has no half-precision kernel
     kth = []
-    for start in range(0, n, chunk_size):  # loop over row blocks, not samples
-        block = z[start:start + chunk_size]  # (B, D)
-        dist = torch.cdist(block, z, compute_mode="donot_use_mm_for_euclid_dist")  # (B, N)
-        # the k + 1 smallest include the sample itself at distance 0
-        kth.append(dist.topk(k + 1, dim=1, largest=False).values[:, k])  # (B,)
-    rho = torch.cat(kth)  # (N,) distance to the k-th neighbour
+    with torch.no_grad():  # the search picks indices only; the distances are recomputed below
+        for start in range(0, n, chunk_size):  # loop over row blocks, not samples
+            block = z[start:start + chunk_size]  # (chunk, D) a block of rows
+            dist = torch.cdist(block, z, compute_mode="donot_use_mm_for_euclid_dist")  # (chunk, N)
+            # the k + 1 smallest include the sample itself at distance 0
+            kth.append(dist.topk(k + 1, dim=1, largest=False).indices[:, k])  # (chunk,)
+    # (N,) distance to the k-th neighbour, from plain ops: O(N D) to keep for the backward, and
+    # differentiable twice (autograd has no double backward through cdist)
+    rho = (z - z[torch.cat(kth)]).norm(dim=1)
     if bool((rho == 0).any()):
         raise ValueError(
             f"z has {int((rho == 0).sum())} sample(s) whose {k}-th nearest neighbour is at "
@@ -469,4 +493,4 @@ def knn_entropy(z: torch.Tensor, *, k: int = 3, chunk_size: int = 1024) -> torch
     log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(1 + 0.5 * d)
     const = torch.special.digamma(torch.tensor(float(n), dtype=torch.float64)) - \
         torch.special.digamma(torch.tensor(float(k), dtype=torch.float64)) + log_unit_ball
-    return const.to(z.dtype).to(z.device) + d * rho.log().mean()
+    return (const.to(z.dtype).to(z.device) + d * rho.log().mean()).to(out_dtype)

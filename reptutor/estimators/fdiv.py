@@ -44,7 +44,8 @@ def _check_scores(scores: torch.Tensor) -> int:
             f"scores must be a square (K, K) matrix or a stack (B, K, K), got shape "
             f"{tuple(scores.shape)}"
         )
-    return _checks.integer("K", scores.shape[-1], minimum=2)
+    _checks.rows("scores", scores, 2, "each positive needs a negative", dim=-2)
+    return scores.shape[-1]
 
 
 def _off_diagonal(k: int, device: torch.device) -> torch.Tensor:

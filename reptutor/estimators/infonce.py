@@ -50,6 +50,13 @@ def infonce(scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     critic is :math:`f^\star(x,y) = \log p(y\mid x)/p(y)` plus any function of :math:`x` alone
     (rows are shift-invariant). Computed with a stable log-sum-exp.
 
+    The training-loss face of the same quantity is :func:`reptutor.losses.info_nce_loss`: with
+    the scores :math:`F_{ij} = \langle u_i, v_j\rangle/\tau` of two views' embeddings,
+    ``info_nce_loss(z_a, z_b, temperature=tau, normalize=False, symmetric=False, reduction=r)``
+    equals ``log K - infonce(z_a @ z_b.T / tau, reduction=r)`` (``K = N``; with ``"sum"`` the
+    constant is ``K log K``), and its symmetric default is ``log K`` minus the mean of this bound
+    on :math:`F` and :math:`F^\top`.
+
     Args:
         scores: the critic matrix; row ``i`` scores anchor :math:`x_i` against every
             :math:`y_j`, the positive on the diagonal.
@@ -79,7 +86,7 @@ def infonce(scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """
     _checks.tensor("scores", scores, ndim=2)
     _checks.square("scores", scores)
-    _checks.integer("K", scores.shape[0], minimum=2)
+    _checks.rows("scores", scores, 2, "each positive needs a negative")
     _checks.choice("reduction", reduction, _REDUCTIONS)
     k = scores.shape[0]
     # row i: log of (softmax probability of the positive) + log K; logsumexp shifts by the max

@@ -71,7 +71,7 @@ def nwj(scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """
     _checks.tensor("scores", scores, ndim=2)
     _checks.square("scores", scores)
-    _checks.integer("K", scores.shape[0], minimum=2)
+    _checks.rows("scores", scores, 2, "each positive needs a negative")
     _checks.choice("reduction", reduction, ("mean", "sum", "none"))
     k = scores.shape[0]
     eye = torch.eye(k, dtype=torch.bool, device=scores.device)

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor.losses._gram import SIDES as _FORMS, gram as _gram
 
 __all__ = [
@@ -75,15 +76,8 @@ class BarlowTwinsTerms(NamedTuple):
 
 
 def _two_views(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
-    for name, z in (("z_a", z_a), ("z_b", z_b)):
-        _checks.tensor(name, z, ndim=2)
-        if z.shape[0] < 2:
-            raise ValueError(
-                f"{name} must have at least 2 rows (batch standardisation needs N >= 2 "
-                f"samples), got shape {tuple(z.shape)}"
-            )
-    _checks.same_shape("z_a", z_a, "z_b", z_b)
-    _checks.same_device_dtype("z_a", z_a, "z_b", z_b)
+    _checks.views("z_a", z_a, "z_b", z_b, min_rows=2,
+                  why="batch standardisation needs 2 samples")
 
 
 def _standardize(z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -92,7 +86,15 @@ def _standardize(z: torch.Tensor, eps: float) -> torch.Tensor:
     if eps > 0:  # F.batch_norm refuses eps = 0 in training mode
         return F.batch_norm(z, None, None, training=True, eps=eps)  # (N, D)
     zc = z - z.mean(dim=0, keepdim=True)  # (N, D) centred
-    return zc * torch.rsqrt(zc.pow(2).mean(dim=0, keepdim=True))  # (N, D), biased variance
+    var = zc.pow(2).mean(dim=0, keepdim=True)  # (1, D) biased variance
+    # A constant coordinate (all N values equal; its centred values are rounding noise, not
+    # always exactly 0) has correlations 0/0: it is standardised to 0, the limit of the eps > 0
+    # formula as eps -> 0+. Elementwise masks, no host sync; the inner where keeps rsqrt(0) = inf
+    # out of the backward of the branch that is not taken.
+    constant = (z == z[:1]).all(dim=0, keepdim=True) | (var == 0)  # (1, D)
+    inv_std = torch.where(constant, torch.zeros_like(var),
+                          torch.where(constant, torch.ones_like(var), var).rsqrt())
+    return zc * inv_std  # (N, D)
 
 
 def cross_correlation(z_a: torch.Tensor, z_b: torch.Tensor, *, eps: float = 1e-5) -> torch.Tensor:
@@ -116,7 +118,10 @@ def cross_correlation(z_a: torch.Tensor, z_b: torch.Tensor, *, eps: float = 1e-5
         z_a: first view's embeddings.
         z_b: second view's embeddings; row ``n`` pairs with ``z_a[n]``.
         eps: :math:`\epsilon \ge 0` added to each coordinate's biased batch variance;
-            :math:`10^{-5}` (``BatchNorm1d``'s default, used by the official code).
+            :math:`10^{-5}` (``BatchNorm1d``'s default, used by the official code). With
+            ``eps=0`` a constant coordinate (its :math:`N` values all equal) has correlations
+            :math:`0/0`; it is standardised to 0 (the limit as :math:`\epsilon \to 0^+`), so its
+            row and column of :math:`C` are 0 and its gradient is 0, never NaN.
 
     Returns:
         :math:`C`, a :math:`D \times D` tensor (``C[i, j]`` correlates coordinate ``i`` of
@@ -158,7 +163,7 @@ def barlow_twins_terms(
     z_a: torch.Tensor,
     z_b: torch.Tensor,
     *,
-    lambda_offdiag: float = 5e-3,
+    redundancy_weight: float = 5e-3,
     eps: float = 1e-5,
     form: str = "auto",
 ) -> BarlowTwinsTerms:
@@ -189,10 +194,12 @@ def barlow_twins_terms(
     Args:
         z_a: first view's embeddings.
         z_b: second view's embeddings; row ``n`` pairs with ``z_a[n]``.
-        lambda_offdiag: :math:`\lambda \ge 0`, weight of the redundancy term;
+        redundancy_weight: :math:`\lambda \ge 0`, weight of the redundancy term;
             :math:`5\cdot10^{-3}` (Zbontar et al., implementation details).
         eps: :math:`\epsilon \ge 0` added to the biased batch variance; :math:`10^{-5}`
-            (official code). With ``eps=0`` a constant coordinate gives non-finite values.
+            (official code). With ``eps=0`` a constant coordinate is standardised to 0
+            (see :func:`cross_correlation`): it adds 1 to the invariance term and nothing to the
+            redundancy term, as for any :math:`\epsilon > 0`.
         form: ``"auto"`` | ``"features"`` (:math:`D\times D`) | ``"samples"`` (:math:`N\times N`).
 
     Returns:
@@ -204,7 +211,7 @@ def barlow_twins_terms(
     Raises:
         TypeError: for non-floating inputs, mismatched dtypes, a non-numeric weight.
         ValueError: for mismatched shapes or devices, fewer than 2 rows, non-finite values,
-            negative ``lambda_offdiag`` or ``eps``, an unknown ``form``.
+            negative ``redundancy_weight`` or ``eps``, an unknown ``form``.
 
     Examples:
         Two perfectly correlated coordinates (:math:`C = [[1, 1], [1, 1]]` with
@@ -216,7 +223,7 @@ def barlow_twins_terms(
         (0.0, 2.0, 0.01)
     """
     _two_views(z_a, z_b)
-    lam = _checks.number("lambda_offdiag", lambda_offdiag, nonnegative=True)
+    lam = _checks.number("redundancy_weight", redundancy_weight, nonnegative=True)
     eps = _checks.number("eps", eps, nonnegative=True)
     n, d = z_a.shape
     form = _forms(form, n, d)
@@ -239,7 +246,7 @@ def barlow_twins_loss(
     z_a: torch.Tensor,
     z_b: torch.Tensor,
     *,
-    lambda_offdiag: float = 5e-3,
+    redundancy_weight: float = 5e-3,
     eps: float = 1e-5,
     form: str = "auto",
 ) -> torch.Tensor:
@@ -253,7 +260,7 @@ def barlow_twins_loss(
     Args:
         z_a: first view's embeddings.
         z_b: second view's embeddings; row ``n`` pairs with ``z_a[n]``.
-        lambda_offdiag: :math:`\lambda \ge 0`; :math:`5\cdot10^{-3}` (Zbontar et al.).
+        redundancy_weight: :math:`\lambda \ge 0`; :math:`5\cdot10^{-3}` (Zbontar et al.).
         eps: :math:`\epsilon \ge 0` added to the biased batch variance; :math:`10^{-5}`
             (official code).
         form: ``"auto"`` | ``"features"`` | ``"samples"``: which Gram side is formed.
@@ -277,7 +284,8 @@ def barlow_twins_loss(
         ...                    barlow_twins_loss(z_a, z_b, form="features"), rtol=1e-5))
         True
     """
-    return barlow_twins_terms(z_a, z_b, lambda_offdiag=lambda_offdiag, eps=eps, form=form).loss
+    return barlow_twins_terms(z_a, z_b, redundancy_weight=redundancy_weight, eps=eps,
+                              form=form).loss
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -295,16 +303,17 @@ class BarlowTwinsLoss(nn.Module):
         True
     """
 
-    def __init__(self, *, lambda_offdiag: float = 5e-3, eps: float = 1e-5,
+    def __init__(self, *, redundancy_weight: float = 5e-3, eps: float = 1e-5,
                  form: str = "auto") -> None:
         super().__init__()
-        self.lambda_offdiag = _checks.number("lambda_offdiag", lambda_offdiag, nonnegative=True)
+        self.redundancy_weight = _checks.number("redundancy_weight", redundancy_weight,
+                                                nonnegative=True)
         self.eps = _checks.number("eps", eps, nonnegative=True)
         self.form = _checks.choice("form", form, _FORMS)
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-        return barlow_twins_loss(z_a, z_b, lambda_offdiag=self.lambda_offdiag, eps=self.eps,
+        return barlow_twins_loss(z_a, z_b, redundancy_weight=self.redundancy_weight, eps=self.eps,
                                  form=self.form)
 
     def extra_repr(self) -> str:
-        return f"lambda_offdiag={self.lambda_offdiag}, eps={self.eps}, form={self.form!r}"
+        return hyper_parameters(self)

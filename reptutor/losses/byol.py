@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor._reduction import REDUCTIONS as _REDUCTIONS, reduce as _reduce
 
 __all__ = ["byol_loss", "BYOLLoss", "ema_update", "byol_momentum"]
@@ -87,10 +88,7 @@ def byol_loss(
         >>> p.grad is not None, z.grad is None
         (True, True)
     """
-    _checks.tensor("p", p, ndim=2)
-    _checks.tensor("z", z, ndim=2)
-    _checks.same_shape("p", p, "z", z)
-    _checks.same_device_dtype("p", p, "z", z)
+    _checks.views("p", p, "z", z)
     _checks.choice("reduction", reduction, _REDUCTIONS)
     eps = _checks.number("eps", eps, positive=True)
     p_bar = F.normalize(p, dim=1, eps=eps)  # (N, D) unit predictions
@@ -125,7 +123,7 @@ class BYOLLoss(nn.Module):
         return byol_loss(p, z, reduction=self.reduction, eps=self.eps)
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, eps={self.eps:g}"
+        return hyper_parameters(self)
 
 
 @torch.no_grad()

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor._reduction import REDUCTIONS as _REDUCTIONS, reduce as _reduce
 from reptutor.losses.contrastive import info_nce_loss
 
@@ -58,7 +59,7 @@ class CMCTerms(NamedTuple):
         loss: the total, :math:`\sum_{(i,j)} \mathcal L(V_i, V_j)`; a scalar, or (N,) per
             sample with ``reduction="none"``.
         pairs: the view pairs :math:`(i, j)`, :math:`i < j`, in the order of ``pair_losses``.
-        pair_losses: :math:`\mathcal L(V_i, V_j)` for each pair, shape (P,), or (P, N) with
+        pair_losses: :math:`\mathcal L(V_i, V_j)` for each pair, shape (E,), or (E, N) with
             ``reduction="none"``.
     """
 
@@ -67,7 +68,7 @@ class CMCTerms(NamedTuple):
     pair_losses: torch.Tensor
 
 
-def view_pairs(n_views: int, *, graph: Graph = "full", core_view: int = 0) -> tuple[tuple[int, int], ...]:
+def view_pairs(num_views: int, *, graph: Graph = "full", core_view: int = 0) -> tuple[tuple[int, int], ...]:
     r"""The pairs of views that a CMC objective contrasts.
 
     Tian, Krishnan & Isola, *Contrastive Multiview Coding*, ECCV 2020, arXiv:1906.05849v5,
@@ -82,7 +83,7 @@ def view_pairs(n_views: int, *, graph: Graph = "full", core_view: int = 0) -> tu
     Each pair is returned as :math:`(\min, \max)`; order is the order of the graph.
 
     Args:
-        n_views: the number of views :math:`V \ge 2`.
+        num_views: the number of views :math:`V \ge 2`.
         graph: ``"full"``, ``"core"`` or a sequence of distinct pairs of view indices.
         core_view: the core view :math:`c` of the ``"core"`` graph, in ``[0, V)``
             (the paper's :math:`V_1`).
@@ -91,8 +92,8 @@ def view_pairs(n_views: int, *, graph: Graph = "full", core_view: int = 0) -> tu
         A tuple of ``(i, j)`` pairs with ``i < j``.
 
     Raises:
-        TypeError: if ``n_views`` / ``core_view`` are not integers or a pair is malformed.
-        ValueError: for ``n_views < 2``, an unknown graph name, an out-of-range or repeated
+        TypeError: if ``num_views`` / ``core_view`` are not integers or a pair is malformed.
+        ValueError: for ``num_views < 2``, an unknown graph name, an out-of-range or repeated
             pair, a self-pair, or ``core_view`` outside ``[0, V)``.
 
     Examples:
@@ -106,13 +107,13 @@ def view_pairs(n_views: int, *, graph: Graph = "full", core_view: int = 0) -> tu
         >>> view_pairs(2, graph="core") == view_pairs(2, graph="full")
         True
     """
-    _checks.integer("n_views", n_views, minimum=2)
+    _checks.integer("num_views", num_views, minimum=2)
     if isinstance(graph, str):
         _checks.choice("graph", graph, CMC_GRAPHS)
         if graph == "full":
-            return tuple(itertools.combinations(range(n_views), 2))
-        _checks.integer("core_view", core_view, minimum=0, maximum=n_views - 1)
-        return tuple((min(core_view, j), max(core_view, j)) for j in range(n_views) if j != core_view)
+            return tuple(itertools.combinations(range(num_views), 2))
+        _checks.integer("core_view", core_view, minimum=0, maximum=num_views - 1)
+        return tuple((min(core_view, j), max(core_view, j)) for j in range(num_views) if j != core_view)
     if not isinstance(graph, Sequence) or len(graph) == 0:
         raise TypeError(
             f"graph must be one of {', '.join(map(repr, CMC_GRAPHS))} or a non-empty sequence "
@@ -122,8 +123,8 @@ def view_pairs(n_views: int, *, graph: Graph = "full", core_view: int = 0) -> tu
     for k, pair in enumerate(graph):
         if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
             raise TypeError(f"graph[{k}] must be a pair (i, j) of view indices, got {pair!r}"[:200])
-        i = _checks.integer(f"graph[{k}][0]", pair[0], minimum=0, maximum=n_views - 1)
-        j = _checks.integer(f"graph[{k}][1]", pair[1], minimum=0, maximum=n_views - 1)
+        i = _checks.integer(f"graph[{k}][0]", pair[0], minimum=0, maximum=num_views - 1)
+        j = _checks.integer(f"graph[{k}][1]", pair[1], minimum=0, maximum=num_views - 1)
         if i == j:
             raise ValueError(f"graph[{k}] must join two different views, got ({i}, {j})")
         p = (min(i, j), max(i, j))
@@ -199,7 +200,7 @@ def cmc_terms(
     from a memory bank; here the :math:`N - 1` other samples of the batch are the negatives).
 
     Each pairwise term is computed by :func:`~reptutor.losses.info_nce_loss` (one
-    :math:`N \times N` similarity matmul per pair, cost :math:`O(P N^2 D)`).
+    :math:`N \times N` similarity matmul per pair, cost :math:`O(E N^2 D)`, :math:`E` the number of pairs).
 
     Args:
         views: the embeddings of the :math:`V` views, a (V, N, D) tensor or a sequence of V
@@ -215,7 +216,7 @@ def cmc_terms(
         :class:`CMCTerms` ``(loss, pairs, pair_losses)``, in nats.
 
     Shape:
-        ``views``: (V, N, D), V >= 2; ``loss``: () or (N,); ``pair_losses``: (P,) or (P, N).
+        ``views``: (V, N, D), V >= 2; ``loss``: () or (N,); ``pair_losses``: (E,) or (E, N), E pairs.
 
     Raises:
         TypeError / ValueError: for views of mismatched shapes, dtypes or devices, fewer than
@@ -238,17 +239,17 @@ def cmc_terms(
     pairs = view_pairs(len(zs), graph=graph, core_view=core_view)
     temperature = _checks.number("temperature", temperature, positive=True)
     _checks.choice("reduction", reduction, _REDUCTIONS)
-    if normalize:
+    if _checks.boolean("normalize", normalize):
         zs = [F.normalize(z, dim=1) for z in zs]  # (N, D) unit rows, normalised once per view
     per_pair = torch.stack([
         # L(V_i, V_j) = L^{ij} + L^{ji} = 2 x the symmetric (averaged) InfoNCE, per sample.
         2.0 * info_nce_loss(zs[i], zs[j], temperature=temperature, normalize=False,
                             symmetric=True, reduction="none")
         for i, j in pairs
-    ])  # (P, N)
+    ])  # (E, N)
     if reduction == "none":
         return CMCTerms(per_pair.sum(0), pairs, per_pair)
-    pair_losses = per_pair.mean(1) if reduction == "mean" else per_pair.sum(1)  # (P,)
+    pair_losses = per_pair.mean(1) if reduction == "mean" else per_pair.sum(1)  # (E,)
     return CMCTerms(pair_losses.sum(), pairs, pair_losses)
 
 
@@ -370,10 +371,7 @@ def cross_view_prediction_loss(
         >>> bool(torch.isclose(cross_view_prediction_loss(x + 0.2, x), 4 * e))
         True
     """
-    _checks.tensor("prediction", prediction, ndim=2)
-    _checks.tensor("target", target, ndim=2)
-    _checks.same_shape("prediction", prediction, "target", target)
-    _checks.same_device_dtype("prediction", prediction, "target", target)
+    _checks.views("prediction", prediction, "target", target)
     _checks.choice("distance", distance, _DISTANCES)
     _checks.choice("reduction", reduction, _REDUCTIONS)
     err = prediction - target  # (N, D) residual in the target view's space
@@ -392,10 +390,13 @@ class CMCLoss(nn.Module):
         _checks.integer("core_view", core_view, minimum=0)
         self.graph, self.core_view = graph, core_view
         self.temperature = _checks.number("temperature", temperature, positive=True)
-        self.normalize = normalize
+        self.normalize = _checks.boolean("normalize", normalize)
         self.reduction = _checks.choice("reduction", reduction, _REDUCTIONS)
 
     def forward(self, views: Views) -> torch.Tensor:
         return cmc_loss(views, graph=self.graph, core_view=self.core_view,
                         temperature=self.temperature, normalize=self.normalize,
                         reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor.estimators.fdiv import dv, jsd
 from reptutor.estimators.infonce import conditional_infonce, infonce
 
@@ -174,7 +175,7 @@ def _local_loss(scores: torch.Tensor, estimator: str, name: str) -> torch.Tensor
             f"{name} must have shape (N, N, P) with one (N, N) matrix per location, got "
             f"{tuple(scores.shape)}"
         )
-    _checks.integer("N", scores.shape[0], minimum=2)
+    _checks.rows(name, scores, 2, "each positive needs a negative")
     _checks.choice("estimator", estimator, ESTIMATORS)
     return -_estimate(scores.permute(2, 0, 1), estimator)  # (P, N, N) stack of matrices
 
@@ -198,9 +199,9 @@ def dim_terms(
     global_scores: torch.Tensor | None = None,
     local_scores: torch.Tensor | None = None,
     prior_loss: torch.Tensor | None = None,
-    alpha: float = 0.0,
-    beta: float = 1.0,
-    gamma: float = 0.1,
+    global_weight: float = 0.0,
+    local_weight: float = 1.0,
+    prior_weight: float = 0.1,
     estimator: str = "jsd",
 ) -> DIMTerms:
     r"""The complete Deep InfoMax encoder loss (Eq. 8) and its terms.
@@ -213,19 +214,21 @@ def dim_terms(
           + \gamma\,\mathcal L_{\text{prior}},
 
     with :func:`dim_global_loss`, :func:`dim_local_loss` and the encoder's side of
-    :func:`prior_matching_terms`. Defaults :math:`(\alpha, \beta, \gamma) = (0, 1, 0.1)` are
-    the paper's local-only setting "DIM(L)" used for its classification results (its
+    :func:`prior_matching_terms`. The paper's :math:`\alpha, \beta, \gamma` are the arguments
+    ``global_weight``, ``local_weight`` and ``prior_weight`` (the library names a term's weight
+    after the term, ``<term>_weight``). Defaults :math:`(\alpha, \beta, \gamma) = (0, 1, 0.1)`
+    are the paper's local-only setting "DIM(L)" used for its classification results (its
     global-only "DIM(G)" is :math:`(1, 0, 1)`). A term whose weight is 0 may be left out
     (``None``) and is then reported as 0.
 
     Args:
-        global_scores: ``(N, N)`` global critic matrix, or ``None`` when ``alpha == 0``.
-        local_scores: ``(N, N, P)`` local critic scores, or ``None`` when ``beta == 0``.
+        global_scores: ``(N, N)`` global critic matrix, or ``None`` when ``global_weight == 0``.
+        local_scores: ``(N, N, P)`` local critic scores, or ``None`` when ``local_weight == 0``.
         prior_loss: the encoder's prior-matching loss
-            (``prior_matching_terms(...).encoder_loss``), or ``None`` when ``gamma == 0``.
-        alpha: weight :math:`\alpha \ge 0` of the global objective.
-        beta: weight :math:`\beta \ge 0` of the local objective.
-        gamma: weight :math:`\gamma \ge 0` of prior matching.
+            (``prior_matching_terms(...).encoder_loss``), or ``None`` when ``prior_weight == 0``.
+        global_weight: :math:`\alpha \ge 0`, weight of the global objective.
+        local_weight: :math:`\beta \ge 0`, weight of the local objective.
+        prior_weight: :math:`\gamma \ge 0`, weight of prior matching.
         estimator: ``"jsd"``, ``"dv"`` or ``"infonce"`` for both MI terms.
 
     Returns:
@@ -242,20 +245,21 @@ def dim_terms(
     Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> s_g, s_l = torch.randn(4, 4, generator=g), torch.randn(4, 4, 9, generator=g)
-        >>> t = dim_terms(global_scores=s_g, local_scores=s_l, alpha=0.5, beta=1.0, gamma=0.0)
+        >>> t = dim_terms(global_scores=s_g, local_scores=s_l, global_weight=0.5,
+        ...               local_weight=1.0, prior_weight=0.0)
         >>> bool(torch.isclose(t.loss, -0.5 * t.global_mi - t.local_mi))
         True
-        >>> dim_terms(local_scores=s_l, gamma=0.0).global_mi  # left out: reported as 0
+        >>> dim_terms(local_scores=s_l, prior_weight=0.0).global_mi  # left out: reported as 0
         tensor(0.)
     """
-    a = _checks.number("alpha", alpha, nonnegative=True)
-    b = _checks.number("beta", beta, nonnegative=True)
-    c = _checks.number("gamma", gamma, nonnegative=True)
+    a = _checks.number("global_weight", global_weight, nonnegative=True)
+    b = _checks.number("local_weight", local_weight, nonnegative=True)
+    c = _checks.number("prior_weight", prior_weight, nonnegative=True)
     _checks.choice("estimator", estimator, ESTIMATORS)
-    for name, weight, value in (("alpha", a, global_scores), ("beta", b, local_scores),
-                                ("gamma", c, prior_loss)):
+    for name, weight, arg, value in (("global_weight", a, "global_scores", global_scores),
+                                     ("local_weight", b, "local_scores", local_scores),
+                                     ("prior_weight", c, "prior_loss", prior_loss)):
         if weight > 0 and value is None:
-            arg = {"alpha": "global_scores", "beta": "local_scores", "gamma": "prior_loss"}[name]
             raise ValueError(f"{arg} is required when {name} > 0, got {name}={weight:g} and "
                              f"{arg}=None")
     given = [(name, t) for name, t in (("global_scores", global_scores),
@@ -283,31 +287,36 @@ def dim_terms(
 
 
 class DeepInfoMaxLoss(nn.Module):
-    r"""Module wrapper of :func:`dim_terms` storing :math:`\alpha, \beta, \gamma` and the estimator.
+    r"""Module wrapper of :func:`dim_terms` storing the three term weights and the estimator.
 
     Hjelm et al., ICLR 2019, arXiv:1808.06670, Eq. 8. ``forward`` returns
     ``dim_terms(...).loss``; see :func:`dim_terms` for the arguments and defaults.
 
     Examples:
-        >>> loss = DeepInfoMaxLoss(alpha=1.0, beta=0.0, gamma=0.0, estimator="dv")
+        >>> loss = DeepInfoMaxLoss(global_weight=1.0, local_weight=0.0, prior_weight=0.0,
+        ...                        estimator="dv")
         >>> loss(global_scores=torch.full((3, 3), 2.0))  # a constant critic: DV = 0
         tensor(-0.)
     """
 
-    def __init__(self, *, alpha: float = 0.0, beta: float = 1.0, gamma: float = 0.1,
-                 estimator: str = "jsd") -> None:
+    def __init__(self, *, global_weight: float = 0.0, local_weight: float = 1.0,
+                 prior_weight: float = 0.1, estimator: str = "jsd") -> None:
         super().__init__()
-        self.alpha = _checks.number("alpha", alpha, nonnegative=True)
-        self.beta = _checks.number("beta", beta, nonnegative=True)
-        self.gamma = _checks.number("gamma", gamma, nonnegative=True)
+        self.global_weight = _checks.number("global_weight", global_weight, nonnegative=True)
+        self.local_weight = _checks.number("local_weight", local_weight, nonnegative=True)
+        self.prior_weight = _checks.number("prior_weight", prior_weight, nonnegative=True)
         self.estimator = _checks.choice("estimator", estimator, ESTIMATORS)
 
     def forward(self, global_scores: torch.Tensor | None = None,
                 local_scores: torch.Tensor | None = None,
                 prior_loss: torch.Tensor | None = None) -> torch.Tensor:
         return dim_terms(global_scores=global_scores, local_scores=local_scores,
-                         prior_loss=prior_loss, alpha=self.alpha, beta=self.beta,
-                         gamma=self.gamma, estimator=self.estimator).loss
+                         prior_loss=prior_loss, global_weight=self.global_weight,
+                         local_weight=self.local_weight, prior_weight=self.prior_weight,
+                         estimator=self.estimator).loss
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
 
 class PriorMatchingTerms(NamedTuple):

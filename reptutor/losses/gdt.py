@@ -20,8 +20,14 @@ a comparison mask :math:`c(T, T') \in \{0, 1\}` (which pairs enter the denominat
 are (N, N) boolean masks over the batch; :func:`gdt_masks` builds them from the per-view
 parameters with the product rule (positives share the sample index and every distinctive
 parameter), :func:`generalized_nce_loss` evaluates the objective with one similarity matmul and
-a masked log-sum-exp, :func:`gdt_loss` chains the two, and :func:`mask_conflicts` finds the
+masked log-sum-exps, :func:`gdt_loss` chains the two, and :func:`mask_conflicts` finds the
 pairs a mask asks to be both pulled together (through a chain of positives) and pushed apart.
+
+An anchor with several positives can be scored two ways (``denominator=``): the released code
+gives every positive its own single-positive NCE term, whose denominator leaves out the anchor's
+other positives (``"separate"``, the default); the paper's equation puts all compared views,
+positives included, in one denominator (``"shared"``). They agree when each anchor has one
+positive; their floors differ (0 against :math:`\log|P_i|`).
 
 Taught in the chapter *Invariant or distinctive: compositions of transformations (GDT)*
 (``notebooks/01_information/04_gdt``).
@@ -37,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor._reduction import REDUCTIONS as _REDUCTIONS, reduce as _reduce
 
 __all__ = [
@@ -51,6 +58,8 @@ __all__ = [
 
 #: The two choices GDT offers for every transformation factor.
 TRANSFORM_MODES = ("invariant", "distinctive")
+#: How an anchor with several positives is scored (see :func:`generalized_nce_loss`).
+_DENOMINATORS = ("separate", "shared")
 
 
 class GDTMasks(NamedTuple):
@@ -64,19 +73,6 @@ class GDTMasks(NamedTuple):
 
     positive: torch.Tensor
     compare: torch.Tensor
-
-
-def _int_tensor(name: str, x: object, ndim: int) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integers, got {type(x).__name__}")
-    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-        raise TypeError(f"{name} must have an integer dtype (e.g. torch.long), got {x.dtype}")
-    if x.ndim != ndim:
-        want = "(N,)" if ndim == 1 else "(N, M)"
-        raise ValueError(f"{name} must be {ndim}-D {want}, got shape {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-    return x
 
 
 def _check_mask(name: str, mask: object, n: int, device: torch.device) -> torch.Tensor:
@@ -160,11 +156,11 @@ def gdt_masks(
         >>> int(gdt_masks(s, r, modes=["distinctive"]).positive.sum())
         0
     """
-    s = _int_tensor("sample_index", sample_index, 1)
+    s = _checks.integers("sample_index", sample_index, ndim=1, layout="(N,)")
     n = s.shape[0]
     if params is None:
         params = torch.zeros(n, 0, dtype=torch.long, device=s.device)
-    p = _int_tensor("params", params, 2)
+    p = _checks.integers("params", params, ndim=2, layout="(N, M)", allow_empty=True)
     if p.shape[0] != n:
         raise ValueError(f"params must have {n} rows (one per view, like sample_index), "
                          f"got shape {tuple(p.shape)}")
@@ -206,32 +202,65 @@ def generalized_nce_loss(
     *,
     temperature: float = 0.07,
     normalize: bool = True,
+    denominator: str = "separate",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""The GDT contrastive objective for arbitrary positive and comparison masks.
 
     Patrick et al., *On Compositions of Transformations in Contrastive Self-Supervised
     Learning*, ICCV 2021, arXiv:2003.04298 (the GDT objective with weights :math:`w` and
-    comparisons :math:`c`). With :math:`s_{ij} = \langle u_i, u_j\rangle/\tau`, :math:`u_i` the
+    comparisons :math:`c`; official code ``github.com/facebookresearch/GDT``, ``gdt_helper.py``
+    and ``main_gdt.py``). With :math:`s_{ij} = \langle u_i, u_j\rangle/\tau`, :math:`u_i` the
     rows of ``z`` (unit-normalised when ``normalize``), positives
-    :math:`P_i = \{j : w_{ij}\}` and compared views :math:`C_i = \{k : c_{ik}\} \supseteq P_i`,
+    :math:`P_i = \{j : w_{ij}\}`, compared views :math:`C_i = \{k : c_{ik}\} \supseteq P_i` and
+    compared negatives :math:`N_i = C_i \setminus P_i`, the loss of anchor :math:`i` is one of
+    two averages over its positives.
+
+    ``denominator="separate"`` (default; the released code's form): every positive gets its own
+    term, whose denominator holds that positive and the negatives but *not* the anchor's other
+    positives,
 
     .. math::
 
-        \ell_i = -\frac{1}{|P_i|}\sum_{j \in P_i}
-                 \log \frac{e^{s_{ij}}}{\sum_{k \in C_i} e^{s_{ik}}}
-               = \operatorname{logsumexp}_{k \in C_i} s_{ik} - \frac{1}{|P_i|}\sum_{j\in P_i} s_{ij},
-        \qquad \mathcal L = \frac1N \sum_{i=1}^{N} \ell_i .
+        \ell_i = \frac{1}{|P_i|}\sum_{j \in P_i}
+                 -\log \frac{e^{s_{ij}}}{e^{s_{ij}} + \sum_{k \in N_i} e^{s_{ik}}}
+               = \frac{1}{|P_i|}\sum_{j \in P_i}
+                 \Big(\operatorname{logaddexp}\big(s_{ij},\,
+                 \operatorname{LSE}_{k \in N_i} s_{ik}\big) - s_{ij}\Big),
+
+    each term an InfoNCE with one positive (a term is 0 when :math:`N_i = \varnothing`).
+    ``denominator="shared"`` (the objective as the paper writes it): one denominator over all
+    compared views, positives included,
+
+    .. math::
+
+        \ell_i = \frac{1}{|P_i|}\sum_{j \in P_i}
+                 -\log \frac{e^{s_{ij}}}{\sum_{k \in C_i} e^{s_{ik}}}
+               = \operatorname{LSE}_{k \in C_i} s_{ik} - \frac{1}{|P_i|}\sum_{j\in P_i} s_{ij}.
+
+    In both, :math:`\mathcal L = \frac1N \sum_{i=1}^{N} \ell_i`. The two agree when every anchor
+    has one positive, and otherwise "shared" is larger term by term (its denominators contain
+    the separate ones).
+
+    **Floors.** Separate: :math:`\ell_i \ge 0`, approached as :math:`\tau \to 0` iff every
+    positive of :math:`i` is strictly more similar to it than every negative. Shared (by
+    Jensen): :math:`\ell_i \ge \log|P_i|`, approached as :math:`\tau \to 0` iff in addition all
+    positives are equally similar to :math:`i`: in the shared form the positives compete with
+    one another, in the separate form they do not.
+
+    **The released code.** ``main_gdt.py`` sums single-positive NCE terms, one per pair of
+    transformation branches (e.g. a "basecase" term with positive :math:`(v, a)` and an
+    "invariant" term with positive :math:`(v, a^{T})`, equally weighted), and the denominator of
+    each holds its own positive and negatives, never the other positive: that is the separate
+    form. It differs from this function in which negatives a term sees (the views of other clips
+    in that term's two branches, split by GPU) and in which positive pairs it samples (with two
+    invariant factors, views that differ in both are never paired); here every term sees all of
+    :math:`N_i` and every positive of the masks is used.
 
     Normalisation: the paper sums the terms over all positive pairs and divides by the number
-    of views; we average over each anchor's positives first, so that :math:`\ell_i` is on the
-    scale of one InfoNCE term. The two agree up to the factor :math:`|P_i|` when every anchor
-    has the same number of positives (GDT's hierarchical batches). The official code instead
-    sums several single-positive NCE terms, one per pair of transformation branches.
-
-    By Jensen, :math:`\ell_i \ge \log|P_i|`, approached as :math:`\tau \to 0` iff all positives
-    of :math:`i` are equally and strictly more similar to it than every compared negative:
-    perfect alignment of positives, separation from negatives.
+    of views; we average over each anchor's positives, so that :math:`\ell_i` is on the scale of
+    one InfoNCE term. The two agree up to the factor :math:`|P_i|` when every anchor has the same
+    number of positives (GDT's hierarchical batches).
 
     Args:
         z: embeddings of the N views.
@@ -240,6 +269,8 @@ def generalized_nce_loss(
             ``None`` compares every pair of distinct views.
         temperature: :math:`\tau > 0`; 0.07 as the official GDT code's ``--nce_t`` default.
         normalize: L2-normalise rows first (the GDT code normalises its embeddings).
+        denominator: ``"separate"`` (one term per positive, the released code) or
+            ``"shared"`` (one denominator over all compared views, the paper's equation).
         reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per-anchor, shape (N,)).
 
     Returns:
@@ -251,26 +282,33 @@ def generalized_nce_loss(
     Raises:
         TypeError / ValueError: for a non-float or non-finite ``z``, masks that are not (N, N)
             bool on ``z``'s device, True diagonals, a positive that is not compared, an anchor
-            with no positive, a non-positive temperature or an unknown reduction.
+            with no positive, a non-positive temperature, or an unknown ``denominator`` or
+            ``reduction``.
 
     Examples:
-        Constant embeddings: each anchor spreads its probability evenly over the N - 1 others.
+        Constant embeddings with one positive per anchor (both forms agree): each anchor
+        spreads its probability evenly over the N - 1 others.
 
         >>> n = 6; pos = torch.zeros(n, n, dtype=torch.bool)
         >>> pos[torch.arange(n), (torch.arange(n) + 1) % n] = True  # one positive each
         >>> round(float(generalized_nce_loss(torch.ones(n, 3), pos)), 5) == round(math.log(5), 5)
         True
 
-        Positives identical and negatives orthogonal: the loss falls to log|P| as tau -> 0.
+        Positives identical and negatives orthogonal: as tau -> 0 the separate form falls to 0,
+        the shared form to log|P| (here |P| = 2).
 
         >>> z = torch.eye(2, dtype=torch.float64).repeat_interleave(3, dim=0)  # 2 groups of 3 views
         >>> same = (z @ z.T > 0) & ~torch.eye(6, dtype=torch.bool)
-        >>> abs(float(generalized_nce_loss(z, same, temperature=0.01)) - math.log(2)) < 1e-6
+        >>> float(generalized_nce_loss(z, same, temperature=0.01)) < 1e-30
+        True
+        >>> shared = generalized_nce_loss(z, same, temperature=0.01, denominator="shared")
+        >>> abs(float(shared) - math.log(2)) < 1e-6
         True
     """
     _checks.tensor("z", z, ndim=2, min_rows=2)
     n = z.shape[0]
     _checks.choice("reduction", reduction, _REDUCTIONS)
+    _checks.choice("denominator", denominator, _DENOMINATORS)
     temperature = _checks.number("temperature", temperature, positive=True)
     positive = _check_mask("positive", positive, n, z.device)
     if compare is None:
@@ -290,17 +328,28 @@ def generalized_nce_loss(
             f"(first: row {int(bad[0])}); a distinctive factor needs a second view with the same "
             "sample and parameters, e.g. another modality"
         )
-    if normalize:
+    if _checks.boolean("normalize", normalize):
         z = F.normalize(z, dim=1)
     # (N, N) s_ij, the one similarity matmul; under autocast the product may be bfloat16:
     # .to keeps the log-sum-exp and the result in z's dtype
     logits = (z @ z.T).to(z.dtype) / temperature
-    # Views outside C_i get -inf so they vanish from the log-sum-exp (its max-shift is stable).
-    log_denominator = torch.logsumexp(logits.masked_fill(~compare, float("-inf")), dim=1)  # (N,)
-    # Mean positive logit; where() rather than a product keeps -inf/NaN out of the gradient.
-    mean_positive = torch.where(positive, logits, torch.zeros_like(logits)).sum(dim=1) / n_pos
-    loss = log_denominator - mean_positive  # (N,) l_i
-    return _reduce(loss, reduction)
+    zeros = torch.zeros_like(logits)
+    if denominator == "shared":
+        # Views outside C_i get -inf so they vanish from the log-sum-exp (its max-shift is stable).
+        log_denominator = torch.logsumexp(logits.masked_fill(~compare, float("-inf")), dim=1)
+        # Mean positive logit; where() rather than a product keeps -inf/NaN out of the gradient.
+        mean_positive = torch.where(positive, logits, zeros).sum(dim=1) / n_pos
+        return _reduce(log_denominator - mean_positive, reduction)  # (N,) l_i
+    negative = compare & ~positive  # (N, N) N_i
+    has_negative = negative.any(dim=1, keepdim=True)  # (N, 1)
+    # LSE over N_i; a row without negatives gets a finite stand-in (its terms are set to 0 below),
+    # so that no -inf - (-inf) enters the backward pass.
+    negative_logits = torch.where(has_negative, logits.masked_fill(~negative, float("-inf")), zeros)
+    log_negatives = torch.logsumexp(negative_logits, dim=1, keepdim=True)  # (N, 1)
+    # (N, N) -log(e^{s_ij} / (e^{s_ij} + sum_{k in N_i} e^{s_ik})), exact for any gap
+    per_pair = torch.logaddexp(logits, log_negatives) - logits
+    per_pair = torch.where(positive & has_negative, per_pair, zeros)
+    return _reduce(per_pair.sum(dim=1) / n_pos, reduction)  # (N,) l_i
 
 
 def gdt_loss(
@@ -312,21 +361,27 @@ def gdt_loss(
     cross_factor: int | None = None,
     temperature: float = 0.07,
     normalize: bool = True,
+    denominator: str = "separate",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""GDT contrastive loss: invariant or distinctive to each transformation, chosen per factor.
 
     Patrick et al., *On Compositions of Transformations in Contrastive Self-Supervised
     Learning*, ICCV 2021, arXiv:2003.04298. Equal to
-    ``generalized_nce_loss(z, *gdt_masks(sample_index, params, modes=..., cross_factor=...))``:
+    ``generalized_nce_loss(z, *gdt_masks(sample_index, params, modes=..., cross_factor=...))``,
+    whose positives and negatives are
 
     .. math::
 
-        \ell_i = \operatorname{logsumexp}_{k \in C_i} s_{ik} - \frac{1}{|P_i|}\sum_{j\in P_i} s_{ij},
-        \quad P_i = \{j \ne i : s_j = s_i,\ \theta_{jm} = \theta_{im}\ \forall m\ \text{distinctive}\}
-        \cap C_i,
+        P_i = \{j \ne i : s_j = s_i,\ \theta_{jm} = \theta_{im}\ \forall m\ \text{distinctive}\}
+        \cap C_i, \qquad N_i = C_i \setminus P_i,
 
     with :math:`C_i` all other views, or those that differ from :math:`i` in the cross factor.
+    With ``denominator="separate"`` (default, the released code's form)
+    :math:`\ell_i = \frac{1}{|P_i|}\sum_{j\in P_i}\big(\operatorname{logaddexp}(s_{ij},
+    \operatorname{LSE}_{k\in N_i} s_{ik}) - s_{ij}\big)`; with ``"shared"`` (the paper's
+    equation) :math:`\ell_i = \operatorname{LSE}_{k \in C_i} s_{ik} - \frac{1}{|P_i|}
+    \sum_{j\in P_i} s_{ij}` (see :func:`generalized_nce_loss`).
     Special cases: with views ``cat([z_a, z_b])`` of N samples, no further factor and no cross
     factor it is NT-Xent (SimCLR, Chen et al., 2020, arXiv:2002.05709); with a single invariant
     "view" factor used as the cross factor it is the symmetric cross-view InfoNCE of van den
@@ -340,6 +395,7 @@ def gdt_loss(
         cross_factor: column whose values compared views must differ in (the modality).
         temperature: :math:`\tau > 0`; 0.07 as the official GDT code's ``--nce_t`` default.
         normalize: L2-normalise the embeddings first.
+        denominator: ``"separate"`` (one term per positive) or ``"shared"``.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
 
     Returns:
@@ -364,7 +420,7 @@ def gdt_loss(
         True
     """
     _checks.tensor("z", z, ndim=2, min_rows=2)
-    s = _int_tensor("sample_index", sample_index, 1)
+    s = _checks.integers("sample_index", sample_index, ndim=1, layout="(N,)")
     if s.shape[0] != z.shape[0]:
         raise ValueError(f"sample_index must have {z.shape[0]} entries (one per row of z), "
                          f"got shape {tuple(s.shape)}")
@@ -372,7 +428,8 @@ def gdt_loss(
         raise ValueError(f"sample_index must be on z's device {z.device}, got {s.device}")
     masks = gdt_masks(s, params, modes=modes, cross_factor=cross_factor)
     return generalized_nce_loss(z, masks.positive, masks.compare, temperature=temperature,
-                                normalize=normalize, reduction=reduction)
+                                normalize=normalize, denominator=denominator,
+                                reduction=reduction)
 
 
 def mask_conflicts(positive: torch.Tensor, compare: torch.Tensor) -> torch.Tensor:
@@ -453,20 +510,25 @@ class GDTLoss(nn.Module):
 
     def __init__(self, *, modes: Sequence[str], cross_factor: int | None = None,
                  temperature: float = 0.07, normalize: bool = True,
-                 reduction: str = "mean") -> None:
+                 denominator: str = "separate", reduction: str = "mean") -> None:
         super().__init__()
         if isinstance(modes, str) or not isinstance(modes, Sequence):
             raise TypeError(f"modes must be a sequence of modes, got {modes!r}"[:200])
         for m, mode in enumerate(modes):
             _checks.choice(f"modes[{m}]", mode, TRANSFORM_MODES)
         self.modes = tuple(modes)
-        self.cross_factor = cross_factor
+        self.cross_factor = (None if cross_factor is None
+                             else _checks.integer("cross_factor", cross_factor, minimum=0))
         self.temperature = _checks.number("temperature", temperature, positive=True)
-        self.normalize = normalize
+        self.normalize = _checks.boolean("normalize", normalize)
+        self.denominator = _checks.choice("denominator", denominator, _DENOMINATORS)
         self.reduction = _checks.choice("reduction", reduction, _REDUCTIONS)
 
     def forward(self, z: torch.Tensor, sample_index: torch.Tensor,
                 params: torch.Tensor | None) -> torch.Tensor:
         return gdt_loss(z, sample_index, params, modes=self.modes, cross_factor=self.cross_factor,
                         temperature=self.temperature, normalize=self.normalize,
-                        reduction=self.reduction)
+                        denominator=self.denominator, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

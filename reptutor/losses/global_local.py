@@ -26,9 +26,17 @@ What we follow and where we differ from the paper's official code:
   larger of the two directions', hence at least their mean); both fall as the positive score
   rises above the others.
 * **Bags.** The paper's global term is a MIL-NCE over the spatial positions of the video
-  feature map, and its local term groups the audio frames that fall into one video step into a
-  positive bag. Here a clip has no spatial map and one embedding per step in each modality
-  (bags of size one), where both reduce to the formulas below.
+  feature map (the positive score is a log-sum-exp over positions). Its local term is a MIL-NCE
+  over bags of audio frames, built in ``model.py`` by index arithmetic: the batch's audio
+  features are flattened clip by clip into one (clip, audio frame) axis, truncated to a
+  multiple of the number of video steps :math:`T_v`, and cut into consecutive groups of
+  :math:`\lfloor T_a/T_v\rfloor` frames, the :math:`k`-th group being the bag of the
+  :math:`k`-th flattened (clip, video step). With the released shapes (:math:`T_a = 96` audio
+  frames, :math:`T_v = 32` fast-pathway steps) each bag is exactly the three frames of its own
+  step and clip; when :math:`T_a` is not a multiple of :math:`T_v` (the shapes quoted in the
+  code's comments, 98 and 31) the groups drift across clip boundaries. Here a clip has no
+  spatial map and one embedding per step in each modality (bags of size one), where both terms
+  reduce to the formulas below.
 * **Negatives of the local term.** The official code contrasts each step against all
   :math:`N T` steps of the batch (``negatives="batch"``, the default). ``negatives="clip"``
   keeps only the :math:`T` steps of the same clip: contrast purely in time.
@@ -45,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor._reduction import REDUCTIONS as _REDUCTIONS, reduce as _reduce
 from reptutor.losses.contrastive import info_nce_loss
 
@@ -67,20 +76,20 @@ _LOCAL_NAMES = ("za_local", "zb_local")
 def _sequences(z_a: torch.Tensor, z_b: torch.Tensor, *, same_length: bool,
                names: tuple[str, str]) -> None:
     a, b = names  # the caller's argument names, for the messages
+    if same_length:
+        _checks.views(a, z_a, b, z_b, ndim=3)
+        return
     _checks.tensor(a, z_a, ndim=3)
     _checks.tensor(b, z_b, ndim=3)
     _checks.same_device_dtype(a, z_a, b, z_b)
-    if same_length:
-        _checks.same_shape(a, z_a, b, z_b)
-        return
     if z_a.shape[0] != z_b.shape[0]:
         raise ValueError(
-            f"{a} and {b} must have the same number of clips N (dim 0), "
+            f"{a} and {b} must have the same number of clips (dim 0), "
             f"got shapes {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
     if z_a.shape[2] != z_b.shape[2]:
         raise ValueError(
-            f"{a} and {b} must have the same embedding dimension D (dim 2), "
+            f"{a} and {b} must have the same embedding size (dim 2), "
             f"got shapes {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
 
@@ -162,6 +171,7 @@ def global_contrastive_loss(
 def _global_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, *, temperature: float,
                         normalize: bool, reduction: str, names: tuple[str, str]) -> torch.Tensor:
     _sequences(z_a, z_b, same_length=False, names=names)
+    _checks.boolean("normalize", normalize)
     pooled_a = z_a.mean(dim=1)  # (N, D) time average of the first modality
     pooled_b = z_b.mean(dim=1)  # (N, D) time average of the second modality
     return info_nce_loss(pooled_a, pooled_b, temperature=temperature, normalize=normalize,
@@ -252,6 +262,7 @@ def _local_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, *, temperature: flo
                        normalize: bool, negatives: str, reduction: str,
                        names: tuple[str, str]) -> torch.Tensor:
     _sequences(z_a, z_b, same_length=True, names=names)
+    _checks.boolean("normalize", normalize)
     _checks.choice("negatives", negatives, _NEGATIVES)
     _checks.choice("reduction", reduction, _REDUCTIONS)
     temperature = _checks.number("temperature", temperature, positive=True)
@@ -413,7 +424,7 @@ class GlobalLocalLoss(nn.Module):
         if self.global_weight == 0 and self.local_weight == 0:
             raise ValueError("global_weight and local_weight must not both be 0 (nothing to train)")
         self.temperature = _checks.number("temperature", temperature, positive=True)
-        self.normalize = normalize
+        self.normalize = _checks.boolean("normalize", normalize)
         self.negatives = _checks.choice("negatives", negatives, _NEGATIVES)
 
     def forward(self, za_global: torch.Tensor, zb_global: torch.Tensor, za_local: torch.Tensor,
@@ -422,3 +433,6 @@ class GlobalLocalLoss(nn.Module):
                                  global_weight=self.global_weight, local_weight=self.local_weight,
                                  temperature=self.temperature, normalize=self.normalize,
                                  negatives=self.negatives)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

@@ -24,6 +24,12 @@ is ``eps_sq`` with default 0.5. Its optional weights (``gam1`` inside :math:`R`,
 L2-normalise each feature onto the unit sphere before the loss; the loss itself does not
 normalise.
 
+**Precision and devices.** For float16 / bfloat16 features the Gram matrices and their Cholesky
+factorisations run in float32 (LAPACK has no half-precision kernels; a log-determinant in 8
+significant bits would be noise) and the rates are returned in the input's dtype. The rates need
+the factorisation's success (and the class sizes, for :math:`R^c`), so tensors on the ``meta``
+device are rejected with a ``ValueError`` naming the argument.
+
 **Computing the log-determinants.** By Sylvester's identity,
 
 .. math::
@@ -47,7 +53,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from reptutor import _checks
+from reptutor import _checks, _precision
+from reptutor._repr import hyper_parameters
 from reptutor.losses._gram import SIDES as _FORMS, gram as _gram, logdet_spd as _logdet_spd
 
 __all__ = [
@@ -118,8 +125,9 @@ def coding_rate(z: torch.Tensor, *, eps_sq: float = 0.5, form: str = "auto") -> 
 
     Raises:
         TypeError: if ``z`` is not a floating tensor or ``eps_sq`` not a number.
-        ValueError: for a non-2-D or non-finite ``z``, non-positive ``eps_sq``, an unknown
-            ``form``, or a matrix whose Cholesky factorisation fails in ``z``'s dtype.
+        ValueError: for a non-2-D or non-finite ``z``, ``z`` on the ``meta`` device,
+            non-positive ``eps_sq``, an unknown ``form``, or a matrix whose Cholesky
+            factorisation fails in the working dtype (``z``'s; float32 for half precision).
 
     Examples:
         :math:`N = D` orthonormal rows scaled by :math:`c` have every :math:`s_k = c`, so
@@ -131,12 +139,14 @@ def coding_rate(z: torch.Tensor, *, eps_sq: float = 0.5, form: str = "auto") -> 
     """
     _features(z)
     eps_sq = _checks.number("eps_sq", eps_sq, positive=True)
+    _precision.has_values("z", z, "coding_rate", "it checks that the Cholesky factorisation succeeds")
     n, d = z.shape
     samples = _side(form, n, d)
     alpha = d / (n * eps_sq)
-    g = _gram(z, samples=samples)  # (N, N) Z Z^T or (D, D) Z^T Z
-    eye = torch.eye(g.shape[-1], dtype=z.dtype, device=z.device)
-    return 0.5 * _logdet_spd(eye + alpha * g, "I + D/(N eps_sq) * Gram(z)")
+    w = _precision.upcast(z)  # (N, D), float32 for half-precision features
+    g = _gram(w, samples=samples)  # (N, N) Z Z^T or (D, D) Z^T Z
+    eye = torch.eye(g.shape[-1], dtype=w.dtype, device=w.device)
+    return (0.5 * _logdet_spd(eye + alpha * g, "I + D/(N eps_sq) * Gram(z)")).to(z.dtype)
 
 
 def _padded_classes(z: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,8 +205,8 @@ def class_coding_rate(
     Raises:
         TypeError: for a non-floating ``z``, non-integer ``labels`` or ``num_classes``.
         ValueError: for wrong ranks or lengths, non-finite ``z``, labels outside
-            ``[0, num_classes)``, non-positive ``eps_sq``, an unknown ``form``, a failed
-            Cholesky factorisation.
+            ``[0, num_classes)``, inputs on different devices or on the ``meta`` device,
+            non-positive ``eps_sq``, an unknown ``form``, a failed Cholesky factorisation.
 
     Examples:
         With one class, :math:`R^c = R`; splitting a class into copies of itself changes
@@ -218,17 +228,20 @@ def class_coding_rate(
     if labels.device != z.device:
         raise ValueError(f"labels and z must be on the same device, got {labels.device} and {z.device}")
     eps_sq = _checks.number("eps_sq", eps_sq, positive=True)
-    k = num_classes if num_classes is not None else int(labels.max()) + 1
     _checks.choice("form", form, _FORMS)
-    padded, counts = _padded_classes(z, labels, k)  # (K, M, D), (K,)
+    for name, x in (("z", z), ("labels", labels)):
+        _precision.has_values(name, x, "class_coding_rate", "it groups the rows by class value")
+    k = num_classes if num_classes is not None else int(labels.max()) + 1
+    w = _precision.upcast(z)  # (N, D), float32 for half-precision features
+    padded, counts = _padded_classes(w, labels, k)  # (K, M, D), (K,)
     samples = _side(form, padded.shape[1], d)
-    sizes = counts.to(z.dtype)
+    sizes = counts.to(w.dtype)
     # alpha_j = D / (N_j eps^2); an empty class gets 0, i.e. log det(I) = 0
     alpha = torch.where(counts > 0, d / (sizes.clamp_min(1.0) * eps_sq), torch.zeros_like(sizes))
     g = _gram(padded, samples=samples)  # (K, M, M) or (K, D, D)
-    eye = torch.eye(g.shape[-1], dtype=z.dtype, device=z.device)
+    eye = torch.eye(g.shape[-1], dtype=w.dtype, device=w.device)
     logdets = _logdet_spd(eye + alpha[:, None, None] * g, "I + D/(N_j eps_sq) * Gram(z_j)")  # (K,)
-    return (sizes / (2 * n) * logdets).sum()
+    return (sizes / (2 * n) * logdets).sum().to(z.dtype)
 
 
 def mcr2_terms(
@@ -276,9 +289,12 @@ def mcr2_terms(
         >>> bool(t.loss < 0), bool(torch.isclose(t.loss, t.class_rate - t.rate))
         (True, True)
     """
-    class_rate = class_coding_rate(z, labels, eps_sq=eps_sq, num_classes=num_classes, form=form)
-    rate = coding_rate(z, eps_sq=eps_sq, form=form)
-    return MCR2Terms(class_rate - rate, rate, class_rate)
+    # both rates in the working dtype, one rounding to z's dtype after the subtraction (for
+    # half-precision z, R^c - R of two rounded rates would lose the digits they share)
+    w = _precision.upcast(z) if isinstance(z, torch.Tensor) else z
+    class_rate = class_coding_rate(w, labels, eps_sq=eps_sq, num_classes=num_classes, form=form)
+    rate = coding_rate(w, eps_sq=eps_sq, form=form)
+    return MCR2Terms(*(t.to(z.dtype) for t in (class_rate - rate, rate, class_rate)))
 
 
 def mcr2_loss(
@@ -348,4 +364,4 @@ class MCR2Loss(nn.Module):
                          form=self.form)
 
     def extra_repr(self) -> str:
-        return f"eps_sq={self.eps_sq}, num_classes={self.num_classes}, form={self.form!r}"
+        return hyper_parameters(self)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor._reduction import REDUCTIONS as _REDUCTIONS
 from reptutor.losses.byol import byol_loss
 
@@ -107,10 +108,7 @@ def scrl_loss(
         >>> bool(torch.allclose(scrl_loss(p, z), byol_loss(p.flatten(0, 1), z.flatten(0, 1))))
         True
     """
-    _checks.tensor("p", p, ndim=3)
-    _checks.tensor("z", z, ndim=3)
-    _checks.same_shape("p", p, "z", z)
-    _checks.same_device_dtype("p", p, "z", z)
+    _checks.views("p", p, "z", z, ndim=3)
     _checks.choice("reduction", reduction, _REDUCTIONS)
     n, k, d = p.shape
     mask = _mask(valid, n, k, p)  # (N, K) boxes that count
@@ -152,4 +150,4 @@ class SCRLLoss(nn.Module):
         return scrl_loss(p, z, valid=valid, reduction=self.reduction, eps=self.eps)
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, eps={self.eps:g}"
+        return hyper_parameters(self)

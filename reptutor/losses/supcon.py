@@ -9,8 +9,9 @@ References:
     Balanced: Improving Transfer and Robustness of Supervised Contrastive Learning*. ICML 2022,
     arXiv:2204.07596 (the class-conditional InfoNCE term of :math:`\mathcal L_{spread}`).
 
-Both losses share the streamed log-sum-exp engine of ``reptutor.losses.contrastive``
-(``chunk_size``) and its distributed semantics (``gather_distributed``). SupCon's positive term
+Both losses share the streamed log-sum-exp engine of the InfoNCE family
+(``reptutor/losses/_engine.py``: ``chunk_size``, exact second derivatives) and the distributed
+semantics of :func:`~reptutor.losses.info_nce_loss` (``distributed``). SupCon's positive term
 needs no pair matrix at all: :math:`\sum_{p \in P(i)} \langle w_i, w_p\rangle
 = \langle w_i, c_{y_i} - w_i\rangle` with :math:`c_k` the sum of the embeddings of class
 :math:`k`, an :math:`O(ND + KD)` computation.
@@ -26,12 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks, _distributed
-from reptutor.losses.contrastive import (
-    _logsumexp_candidates,
-    _pair,
-    _reduce,
-    _validate_common,
-)
+from reptutor._repr import hyper_parameters
+from reptutor._reduction import reduce as _reduce
+from reptutor.losses._engine import logsumexp_candidates, validate_options, validate_pair
 
 __all__ = ["supcon_loss", "class_conditional_info_nce_loss", "SupConLoss",
            "ClassConditionalInfoNCELoss"]
@@ -51,7 +49,7 @@ def supcon_loss(
     temperature: float = 0.1,
     reduction: str = "mean",
     chunk_size: int | None = None,
-    gather_distributed: bool = True,
+    distributed: bool = False,
 ) -> torch.Tensor:
     r"""Supervised contrastive loss :math:`\mathcal L^{sup}_{out}` (Khosla et al., 2020, eq. 2).
 
@@ -82,7 +80,9 @@ def supcon_loss(
     :math:`O(M \cdot \text{chunk})`); the positive term uses class sums, never a pair mask.
 
     Args:
-        z: embeddings, (N, V, D) for V views per sample or (N, D) for one view per sample.
+        z: embeddings, (V, N, D) for V views of each of the N samples (``z[v]`` is view ``v``,
+            the library's one multi-view layout, as :func:`~reptutor.losses.cmc_loss` and
+            :func:`~reptutor.data.make_multiview`), or (N, D) for one view per sample.
         labels: (N,) integer class of each sample; ``None`` makes every sample its own class
             (then V >= 2 is needed and the loss is the multi-view SimCLR loss).
         temperature: :math:`\tau > 0`, default 0.1 (Khosla et al., 2020, the value used in their
@@ -90,15 +90,15 @@ def supcon_loss(
         reduction: ``"mean"`` over anchors with a positive, ``"sum"`` over them, or ``"none"``
             for the per-view losses, shaped like ``z`` without its last dim.
         chunk_size: ``None`` for the dense path, or the number of rows per streamed block.
-        gather_distributed: under an initialised process group with more than one rank, use the
+        distributed: under an initialised process group with more than one rank, use the
             views of all ranks as candidates and positives; ``"mean"`` is then over all ranks'
             anchors (see *Distributed* in :func:`~reptutor.losses.info_nce_loss`).
 
     Returns:
-        The loss in nats (a scalar, or (N, V) / (N,) with ``reduction="none"``).
+        The loss in nats (a scalar, or (V, N) / (N,) with ``reduction="none"``).
 
     Shape:
-        ``z``: (N, V, D) or (N, D); ``labels``: (N,).
+        ``z``: (V, N, D) or (N, D); ``labels``: (N,).
 
     Raises:
         ValueError / TypeError: for a ``z`` that is not 2-D or 3-D or not finite, labels of the
@@ -112,33 +112,33 @@ def supcon_loss(
         >>> from reptutor.losses import nt_xent_loss
         >>> g = torch.Generator().manual_seed(0)
         >>> a, b = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
-        >>> bool(torch.isclose(supcon_loss(torch.stack([a, b], 1)), nt_xent_loss(a, b)))
+        >>> bool(torch.isclose(supcon_loss(torch.stack([a, b])), nt_xent_loss(a, b)))
         True
 
         Every view collapsed onto its class's direction, the 3 directions orthogonal, at a small
         :math:`\tau`: each anchor's 3 positives tie and the negatives vanish, so the loss is at
         its floor :math:`\log |P(i)|` = log(3) (2 samples x 2 views per class).
 
-        >>> z = torch.eye(3).repeat_interleave(2, 0)[:, None, :].expand(6, 2, 3)
+        >>> z = torch.eye(3).repeat_interleave(2, 0).expand(2, 6, 3)  # (V, N, D)
         >>> y = torch.tensor([0, 0, 1, 1, 2, 2])
         >>> round(float(supcon_loss(z, y, temperature=0.01)), 4) == round(math.log(3), 4)
         True
     """
     _checks.tensor("z", z, ndim=(2, 3))
-    temperature = _validate_common(temperature, reduction, chunk_size, gather_distributed)
-    n, d = z.shape[0], z.shape[-1]
-    n_views = z.shape[1] if z.ndim == 3 else 1
+    temperature = validate_options(temperature, reduction, chunk_size, distributed)
+    n, d = z.shape[-2], z.shape[-1]
+    n_views = z.shape[0] if z.ndim == 3 else 1
     if labels is None:
         if n_views < 2:
-            raise ValueError("supcon_loss needs labels, or z of shape (N, V, D) with V >= 2 views "
+            raise ValueError("supcon_loss needs labels, or z of shape (V, N, D) with V >= 2 views "
                              f"so that every view has a positive; got z of shape {tuple(z.shape)} "
                              "and labels=None")
         labels = torch.arange(n, device=z.device)
     else:
         _check_labels(labels, n, z, "z")
-    w = F.normalize(z.reshape(n * n_views, d), dim=1)  # (M, D) unit views, M = N V
-    y = labels.repeat_interleave(n_views)  # (M,) a view keeps its sample's label
-    distributed = gather_distributed and _distributed.is_active()
+    w = F.normalize(z.reshape(n_views * n, d), dim=1)  # (M, D) unit views, row v N + i, M = V N
+    y = labels.repeat(n_views)  # (M,) a view keeps its sample's label
+    distributed = distributed and _distributed.is_active()
     if distributed:
         all_w, offset = _distributed.gather_rows(w)  # (M_all, D)
         all_y = _distributed.gather_labels(y)  # (M_all,)
@@ -158,8 +158,8 @@ def supcon_loss(
     pos_sum = (w * class_sums[cls_local]).sum(dim=1) - (w * w).sum(dim=1)  # (M,)
     n_pos = n_pos_all[offset: offset + w.shape[0]]
     self_idx = offset + torch.arange(w.shape[0], device=w.device)
-    lse, _ = _logsumexp_candidates(w, all_w if distributed else None, temperature=temperature,
-                                   self_idx=self_idx, chunk_size=chunk_size)  # (M,) log sum_A
+    lse = logsumexp_candidates(w, all_w if distributed else None, temperature=temperature,
+                               self_idx=self_idx, chunk_size=chunk_size).row  # (M,) log sum_A
     mean_pos = pos_sum / n_pos.clamp(min=1).to(w.dtype) / temperature  # (M,) mean positive logit
     per_view = torch.where(n_pos > 0, lse - mean_pos, torch.zeros_like(lse))
     if reduction == "none":
@@ -177,7 +177,7 @@ def class_conditional_info_nce_loss(
     symmetric: bool = True,
     reduction: str = "mean",
     chunk_size: int | None = None,
-    gather_distributed: bool = True,
+    distributed: bool = False,
 ) -> torch.Tensor:
     r"""Class-conditional InfoNCE: pick your own partner among the other view's samples *of your class*.
 
@@ -210,7 +210,7 @@ def class_conditional_info_nce_loss(
         reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per-sample, shape (N,)).
         chunk_size: ``None`` for the dense path, or the number of rows per streamed block (the
             class restriction is applied per block, never as an N x N mask).
-        gather_distributed: as in :func:`~reptutor.losses.info_nce_loss`.
+        distributed: as in :func:`~reptutor.losses.info_nce_loss`.
 
     Returns:
         The loss in nats (a scalar, or (N,) with ``reduction="none"``).
@@ -231,30 +231,34 @@ def class_conditional_info_nce_loss(
         >>> round(float(class_conditional_info_nce_loss(c, c, y)), 5) == round(expected, 5)
         True
     """
-    temperature = _pair(z_a, z_b, temperature, reduction, chunk_size, gather_distributed)
+    temperature = validate_pair(z_a, z_b, temperature, reduction, chunk_size, distributed)
     _check_labels(labels, z_a.shape[0], z_a, "z_a")
-    if normalize:
+    _checks.boolean("symmetric", symmetric)
+    if _checks.boolean("normalize", normalize):
         z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
-    pos = (z_a * z_b).sum(dim=1) / temperature  # (N,) s_ii
-    distributed = gather_distributed and _distributed.is_active()
+    distributed = distributed and _distributed.is_active()
     if distributed:
-        all_a, _ = _distributed.gather_rows(z_a)
+        all_a, offset = _distributed.gather_rows(z_a)
         all_b, _ = _distributed.gather_rows(z_b)
         all_y = _distributed.gather_labels(labels)
-        lse_ab, _ = _logsumexp_candidates(z_a, all_b, temperature=temperature, q_lab=labels,
-                                          k_lab=all_y, chunk_size=chunk_size)
-        lse_ba = (_logsumexp_candidates(z_b, all_a, temperature=temperature, q_lab=labels,
-                                        k_lab=all_y, chunk_size=chunk_size)[0]
-                  if symmetric else None)
+        own = offset + torch.arange(z_a.shape[0], device=z_a.device)  # s_ii, the positives
+        ab = logsumexp_candidates(z_a, all_b, temperature=temperature, q_lab=labels,
+                                  k_lab=all_y, pos_idx=own, chunk_size=chunk_size)
+        loss = ab.row - ab.pos  # (N,) a -> b within the class, >= 0 exactly
+        if symmetric:
+            ba = logsumexp_candidates(z_b, all_a, temperature=temperature, q_lab=labels,
+                                      k_lab=all_y, pos_idx=own, chunk_size=chunk_size)
+            loss = 0.5 * (loss + (ba.row - ba.pos))
         count = all_a.shape[0]
     else:
-        lse_ab, lse_ba = _logsumexp_candidates(z_a, z_b, temperature=temperature, q_lab=labels,
-                                               k_lab=labels, chunk_size=chunk_size,
-                                               want_cols=symmetric)
+        diag = torch.arange(z_a.shape[0], device=z_a.device)  # s_ii, the positives
+        res = logsumexp_candidates(z_a, z_b, temperature=temperature, q_lab=labels,
+                                   k_lab=labels, pos_idx=diag, chunk_size=chunk_size,
+                                   want_cols=symmetric)
+        loss = res.row - res.pos  # (N,) a -> b within the class, >= 0 exactly
+        if symmetric:
+            loss = 0.5 * (loss + (res.col - res.pos))
         count = z_a.shape[0]
-    loss = lse_ab - pos  # (N,) a -> b within the class
-    if symmetric:
-        loss = 0.5 * (loss + (lse_ba - pos))
     return _reduce(loss, reduction, distributed=distributed, count=count)
 
 
@@ -262,15 +266,18 @@ class SupConLoss(nn.Module):
     """Module wrapper of :func:`supcon_loss`."""
 
     def __init__(self, *, temperature: float = 0.1, reduction: str = "mean",
-                 chunk_size: int | None = None, gather_distributed: bool = True) -> None:
+                 chunk_size: int | None = None, distributed: bool = False) -> None:
         super().__init__()
-        self.temperature = _validate_common(temperature, reduction, chunk_size, gather_distributed)
+        self.temperature = validate_options(temperature, reduction, chunk_size, distributed)
         self.reduction, self.chunk_size = reduction, chunk_size
-        self.gather_distributed = gather_distributed
+        self.distributed = distributed
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return supcon_loss(z, labels, temperature=self.temperature, reduction=self.reduction,
-                           chunk_size=self.chunk_size, gather_distributed=self.gather_distributed)
+                           chunk_size=self.chunk_size, distributed=self.distributed)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
 
 class ClassConditionalInfoNCELoss(nn.Module):
@@ -278,15 +285,19 @@ class ClassConditionalInfoNCELoss(nn.Module):
 
     def __init__(self, *, temperature: float = 0.1, normalize: bool = True, symmetric: bool = True,
                  reduction: str = "mean", chunk_size: int | None = None,
-                 gather_distributed: bool = True) -> None:
+                 distributed: bool = False) -> None:
         super().__init__()
-        self.temperature = _validate_common(temperature, reduction, chunk_size, gather_distributed)
-        self.normalize, self.symmetric = normalize, symmetric
+        self.temperature = validate_options(temperature, reduction, chunk_size, distributed)
+        self.normalize = _checks.boolean("normalize", normalize)
+        self.symmetric = _checks.boolean("symmetric", symmetric)
         self.reduction, self.chunk_size = reduction, chunk_size
-        self.gather_distributed = gather_distributed
+        self.distributed = distributed
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return class_conditional_info_nce_loss(
             z_a, z_b, labels, temperature=self.temperature, normalize=self.normalize,
             symmetric=self.symmetric, reduction=self.reduction, chunk_size=self.chunk_size,
-            gather_distributed=self.gather_distributed)
+            distributed=self.distributed)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 from reptutor.losses._gram import gram as _gram
 
 __all__ = [
@@ -67,20 +68,16 @@ class VICRegTerms(NamedTuple):
     covariance: torch.Tensor
 
 
+_VARIANCE_ROWS = "a variance needs 2 samples"
+
+
 def _one_view(name: str, z: torch.Tensor) -> None:
-    _checks.tensor(name, z, ndim=2)
-    if z.shape[0] < 2:
-        raise ValueError(
-            f"{name} must have at least 2 rows (a variance needs N >= 2 samples), "
-            f"got shape {tuple(z.shape)}"
-        )
+    _checks.tensor(name, z, ndim=2, min_rows=0)
+    _checks.rows(name, z, 2, _VARIANCE_ROWS)
 
 
 def _two_views(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
-    _one_view("z_a", z_a)
-    _one_view("z_b", z_b)
-    _checks.same_shape("z_a", z_a, "z_b", z_b)
-    _checks.same_device_dtype("z_a", z_a, "z_b", z_b)
+    _checks.views("z_a", z_a, "z_b", z_b, min_rows=2, why=_VARIANCE_ROWS)
 
 
 def invariance_term(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
@@ -258,12 +255,12 @@ def _covariance(zc: torch.Tensor, diag: torch.Tensor, form: str,
     return (gram.pow(2).sum() - diag.pow(2).sum()).clamp_min(0.0) / d  # diag: (D,) C_kk
 
 
-def _weights(inv_weight: float, var_weight: float, cov_weight: float, eps: float,
+def _weights(invariance_weight: float, variance_weight: float, covariance_weight: float, eps: float,
              gamma: float) -> tuple[float, float, float, float, float]:
     return (
-        _checks.number("inv_weight", inv_weight, nonnegative=True),
-        _checks.number("var_weight", var_weight, nonnegative=True),
-        _checks.number("cov_weight", cov_weight, nonnegative=True),
+        _checks.number("invariance_weight", invariance_weight, nonnegative=True),
+        _checks.number("variance_weight", variance_weight, nonnegative=True),
+        _checks.number("covariance_weight", covariance_weight, nonnegative=True),
         _checks.number("eps", eps, nonnegative=True),
         _checks.number("gamma", gamma, nonnegative=True),
     )
@@ -273,9 +270,9 @@ def vicreg_terms(
     z_a: torch.Tensor,
     z_b: torch.Tensor,
     *,
-    inv_weight: float = 25.0,
-    var_weight: float = 25.0,
-    cov_weight: float = 1.0,
+    invariance_weight: float = 25.0,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
     eps: float = 1e-4,
     gamma: float = 1.0,
 ) -> VICRegTerms:
@@ -297,9 +294,9 @@ def vicreg_terms(
     Args:
         z_a: first view's embeddings.
         z_b: second view's embeddings; row ``i`` pairs with ``z_a[i]``.
-        inv_weight: :math:`\lambda \ge 0`, 25 (Bardes et al.; official code).
-        var_weight: :math:`\mu \ge 0`, 25 (Bardes et al.; official code).
-        cov_weight: :math:`\nu \ge 0`, 1 (Bardes et al.; official code).
+        invariance_weight: :math:`\lambda \ge 0`, 25 (Bardes et al.; official code).
+        variance_weight: :math:`\mu \ge 0`, 25 (Bardes et al.; official code).
+        covariance_weight: :math:`\nu \ge 0`, 1 (Bardes et al.; official code).
         eps: :math:`\epsilon \ge 0` inside the standard deviation, :math:`10^{-4}` (official code).
         gamma: target standard deviation :math:`\gamma \ge 0`, 1 (Bardes et al., eq. 1).
 
@@ -326,7 +323,8 @@ def vicreg_terms(
         (0.0, 0.0, 0.0)
     """
     _two_views(z_a, z_b)
-    lam, mu, nu, eps, gamma = _weights(inv_weight, var_weight, cov_weight, eps, gamma)
+    lam, mu, nu, eps, gamma = _weights(invariance_weight, variance_weight, covariance_weight, eps,
+                                       gamma)
     inv = F.mse_loss(z_a, z_b)  # s(Z, Z'), mean over N*D entries
     # each view is centred once; its variances feed both the hinge and the covariance term
     (zc_a, diag_a), (zc_b, diag_b) = _centred_diag(z_a), _centred_diag(z_b)
@@ -342,9 +340,9 @@ def vicreg_loss(
     z_a: torch.Tensor,
     z_b: torch.Tensor,
     *,
-    inv_weight: float = 25.0,
-    var_weight: float = 25.0,
-    cov_weight: float = 1.0,
+    invariance_weight: float = 25.0,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
     eps: float = 1e-4,
     gamma: float = 1.0,
 ) -> torch.Tensor:
@@ -358,9 +356,9 @@ def vicreg_loss(
     Args:
         z_a: first view's embeddings.
         z_b: second view's embeddings; row ``i`` pairs with ``z_a[i]``.
-        inv_weight: :math:`\lambda \ge 0`, 25 (Bardes et al.; official code).
-        var_weight: :math:`\mu \ge 0`, 25 (Bardes et al.; official code).
-        cov_weight: :math:`\nu \ge 0`, 1 (Bardes et al.; official code).
+        invariance_weight: :math:`\lambda \ge 0`, 25 (Bardes et al.; official code).
+        variance_weight: :math:`\mu \ge 0`, 25 (Bardes et al.; official code).
+        covariance_weight: :math:`\nu \ge 0`, 1 (Bardes et al.; official code).
         eps: :math:`\epsilon \ge 0` inside the standard deviation, :math:`10^{-4}` (official code).
         gamma: target standard deviation :math:`\gamma \ge 0`, 1 (Bardes et al., eq. 1).
 
@@ -385,8 +383,9 @@ def vicreg_loss(
         >>> round(float(vicreg_loss(c, c)), 4)  # 25 * (1 - 0.01)
         24.75
     """
-    return vicreg_terms(z_a, z_b, inv_weight=inv_weight, var_weight=var_weight,
-                        cov_weight=cov_weight, eps=eps, gamma=gamma).loss
+    return vicreg_terms(z_a, z_b, invariance_weight=invariance_weight,
+                        variance_weight=variance_weight,
+                        covariance_weight=covariance_weight, eps=eps, gamma=gamma).loss
 
 
 class VICRegLoss(nn.Module):
@@ -404,16 +403,16 @@ class VICRegLoss(nn.Module):
         True
     """
 
-    def __init__(self, *, inv_weight: float = 25.0, var_weight: float = 25.0,
-                 cov_weight: float = 1.0, eps: float = 1e-4, gamma: float = 1.0) -> None:
+    def __init__(self, *, invariance_weight: float = 25.0, variance_weight: float = 25.0,
+                 covariance_weight: float = 1.0, eps: float = 1e-4, gamma: float = 1.0) -> None:
         super().__init__()
-        (self.inv_weight, self.var_weight, self.cov_weight, self.eps,
-         self.gamma) = _weights(inv_weight, var_weight, cov_weight, eps, gamma)
+        (self.invariance_weight, self.variance_weight, self.covariance_weight, self.eps,
+         self.gamma) = _weights(invariance_weight, variance_weight, covariance_weight, eps, gamma)
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-        return vicreg_loss(z_a, z_b, inv_weight=self.inv_weight, var_weight=self.var_weight,
-                           cov_weight=self.cov_weight, eps=self.eps, gamma=self.gamma)
+        return vicreg_loss(z_a, z_b, invariance_weight=self.invariance_weight,
+                           variance_weight=self.variance_weight,
+                           covariance_weight=self.covariance_weight, eps=self.eps, gamma=self.gamma)
 
     def extra_repr(self) -> str:
-        return (f"inv_weight={self.inv_weight}, var_weight={self.var_weight}, "
-                f"cov_weight={self.cov_weight}, eps={self.eps}, gamma={self.gamma}")
+        return hyper_parameters(self)

@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
+from reptutor.models._init import check_input, parameters_from
 from reptutor.models.mlp import MLP
 
 __all__ = ["ConvEncoder", "EncoderOutput", "GlobalCritic", "LocalCritic", "PriorDiscriminator"]
@@ -43,8 +45,8 @@ class EncoderOutput(NamedTuple):
     y: torch.Tensor
 
 
-def _check_images(x: torch.Tensor, channels: int, size: int) -> None:
-    _checks.tensor("x", x, ndim=4)
+def _check_images(x: torch.Tensor, weight: torch.Tensor, channels: int, size: int) -> None:
+    check_input("x", x, weight, ndim=4)
     if tuple(x.shape[1:]) != (channels, size, size):
         raise ValueError(
             f"x must have shape (N, {channels}, {size}, {size}), got {tuple(x.shape)}"
@@ -79,6 +81,8 @@ class ConvEncoder(nn.Module):
         hidden: width of the hidden fully connected layer.
         out_dim: :math:`d`, the dimension of the global representation (64 in the paper).
         sigmoid_output: apply a sigmoid to :math:`Y`.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``(N, in_channels, H, H) -> EncoderOutput((N, c, H/4, H/4), (N, d))``;
@@ -86,16 +90,16 @@ class ConvEncoder(nn.Module):
 
     Raises:
         TypeError / ValueError: for non-positive sizes, an ``image_size`` that is not a
-            multiple of 4, or images of another shape.
+            multiple of 4, or images of another shape, dtype or device, or with NaN/inf values.
 
     Examples:
-        >>> _ = torch.manual_seed(0)
-        >>> enc = ConvEncoder(1, 16, out_dim=8)
-        >>> out = enc(torch.randn(5, 1, 16, 16))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> enc = ConvEncoder(1, 16, out_dim=8, generator=g)  # seeded weights
+        >>> out = enc(torch.randn(5, 1, 16, 16, generator=g))
         >>> out.feature_map.shape, out.y.shape, enc.grid
         (torch.Size([5, 64, 4, 4]), torch.Size([5, 8]), 4)
         >>> # locality: changing one corner pixel leaves the far corner's local feature unchanged
-        >>> x = torch.randn(1, 1, 16, 16); x2 = x.clone(); x2[0, 0, 0, 0] += 5.0
+        >>> x = torch.randn(1, 1, 16, 16, generator=g); x2 = x.clone(); x2[0, 0, 0, 0] += 5.0
         >>> c, c2 = enc(x).feature_map, enc(x2).feature_map
         >>> bool(torch.equal(c[..., -1, -1], c2[..., -1, -1])), bool(torch.equal(c, c2))
         (True, False)
@@ -110,34 +114,32 @@ class ConvEncoder(nn.Module):
         hidden: int = 256,
         out_dim: int = 64,
         sigmoid_output: bool = False,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = _checks.integer("in_channels", in_channels, minimum=1)
         self.image_size = _checks.integer("image_size", image_size, minimum=4)
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
-        widths = list(channels) if not isinstance(channels, (str, bytes)) else []
-        if len(widths) != 3 or not all(
-            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in widths
-        ):
-            raise ValueError(f"channels must be three positive integers, got {channels!r}")
-        _checks.integer("hidden", hidden, minimum=1)
+        self.channels = tuple(_checks.integer_sequence("channels", channels, minimum=1, length=3))
+        self.hidden = _checks.integer("hidden", hidden, minimum=1)
         self.out_dim = _checks.integer("out_dim", out_dim, minimum=1)
-        self.sigmoid_output = bool(sigmoid_output)
-        c1, c2, c3 = widths
+        self.sigmoid_output = _checks.boolean("sigmoid_output", sigmoid_output)
+        c1, c2, c3 = self.channels
         self.local_channels = c3
         self.grid = image_size // 4
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, stride=1, padding=1), nn.ReLU(),  # (N, c1, H, H)
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),  # (N, c2, H/2, H/2)
-            nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU(),  # (N, c, M, M)
-        )
-        self.head = MLP(c3 * self.grid**2, [hidden], out_dim)
+        with parameters_from(self, generator):
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, c1, 3, stride=1, padding=1), nn.ReLU(),  # (N, c1, H, H)
+                nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),  # (N, c2, H/2, H/2)
+                nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.ReLU(),  # (N, c, M, M)
+            )
+            self.head = MLP(c3 * self.grid**2, [hidden], out_dim)
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
-        _check_images(x, self.in_channels, self.image_size)
+        _check_images(x, self.features[0].weight, self.in_channels, self.image_size)
         feature_map = self.features(x)  # (N, c, M, M) local features C(x)
-        y = self.head(feature_map.flatten(1))  # (N, d) global code Y = f(C(x))
+        y = self.head.layers(feature_map.flatten(1))  # (N, d) global code Y = f(C(x))
         if self.sigmoid_output:
             y = torch.sigmoid(y)
         return EncoderOutput(feature_map, y)
@@ -145,6 +147,9 @@ class ConvEncoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         r"""The global representation :math:`Y` only (what a downstream probe reads)."""
         return self.forward(x).y
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
 
 class GlobalCritic(nn.Module):
@@ -170,6 +175,8 @@ class GlobalCritic(nn.Module):
         global_dim: :math:`d`, the dimension of :math:`Y`.
         hidden: hidden width of :math:`\phi` and :math:`\psi` (one hidden layer each).
         embed_dim: the dimension of the embeddings whose dot product is the score.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``(N, c, M, M), (N, d) -> (N, N)``.
@@ -178,9 +185,9 @@ class GlobalCritic(nn.Module):
         TypeError / ValueError: for non-positive sizes or inputs of another shape.
 
     Examples:
-        >>> _ = torch.manual_seed(0)
-        >>> critic = GlobalCritic(8, 2, 5, hidden=16, embed_dim=4)
-        >>> c, y = torch.randn(3, 8, 2, 2), torch.randn(3, 5)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> critic = GlobalCritic(8, 2, 5, hidden=16, embed_dim=4, generator=g)
+        >>> c, y = torch.randn(3, 8, 2, 2, generator=g), torch.randn(3, 5, generator=g)
         >>> f = critic(c, y)
         >>> f.shape
         torch.Size([3, 3])
@@ -191,19 +198,25 @@ class GlobalCritic(nn.Module):
     """
 
     def __init__(self, local_channels: int, grid: int, global_dim: int, *, hidden: int = 256,
-                 embed_dim: int = 128) -> None:
+                 embed_dim: int = 128, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.local_channels = _checks.integer("local_channels", local_channels, minimum=1)
         self.grid = _checks.integer("grid", grid, minimum=1)
         self.global_dim = _checks.integer("global_dim", global_dim, minimum=1)
-        _checks.integer("hidden", hidden, minimum=1)
-        _checks.integer("embed_dim", embed_dim, minimum=1)
-        self.phi = MLP(local_channels * grid * grid, [hidden], embed_dim)
-        self.psi = MLP(global_dim, [hidden], embed_dim)
+        self.hidden = _checks.integer("hidden", hidden, minimum=1)
+        self.embed_dim = _checks.integer("embed_dim", embed_dim, minimum=1)
+        with parameters_from(self, generator):
+            self.phi = MLP(local_channels * grid * grid, [hidden], embed_dim)
+            self.psi = MLP(global_dim, [hidden], embed_dim)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
     def forward(self, feature_map: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        _check_pair(feature_map, y, self.local_channels, self.grid, self.global_dim)
-        return self.psi(y) @ self.phi(feature_map.flatten(1)).T  # (N, N) rows: codes Y_i
+        _check_pair(self.phi.layers[0].weight, feature_map, y, self.local_channels, self.grid,
+                    self.global_dim)
+        # (N, N) rows: codes Y_i (the MLPs' layers directly: their inputs are checked here)
+        return self.psi.layers(y) @ self.phi.layers(feature_map.flatten(1)).T
 
 
 class LocalCritic(nn.Module):
@@ -227,6 +240,8 @@ class LocalCritic(nn.Module):
         global_dim: :math:`d`, the dimension of :math:`Y`.
         hidden: hidden width of :math:`\phi` (1x1 convolutions) and :math:`\psi`.
         embed_dim: the dimension of the embeddings whose dot product is the score.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``(N, c, M, M), (N, d) -> (N, N, M * M)`` (locations in row-major order).
@@ -235,9 +250,9 @@ class LocalCritic(nn.Module):
         TypeError / ValueError: for non-positive sizes or inputs of another shape.
 
     Examples:
-        >>> _ = torch.manual_seed(0)
-        >>> critic = LocalCritic(8, 5, hidden=16, embed_dim=4)
-        >>> c, y = torch.randn(3, 8, 2, 2), torch.randn(3, 5)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> critic = LocalCritic(8, 5, hidden=16, embed_dim=4, generator=g)
+        >>> c, y = torch.randn(3, 8, 2, 2, generator=g), torch.randn(3, 5, generator=g)
         >>> s = critic(c, y)
         >>> s.shape
         torch.Size([3, 3, 4])
@@ -248,21 +263,26 @@ class LocalCritic(nn.Module):
     """
 
     def __init__(self, local_channels: int, global_dim: int, *, hidden: int = 256,
-                 embed_dim: int = 128) -> None:
+                 embed_dim: int = 128, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.local_channels = _checks.integer("local_channels", local_channels, minimum=1)
         self.global_dim = _checks.integer("global_dim", global_dim, minimum=1)
-        _checks.integer("hidden", hidden, minimum=1)
-        _checks.integer("embed_dim", embed_dim, minimum=1)
-        self.phi = nn.Sequential(
-            nn.Conv2d(local_channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, embed_dim, 1)
-        )
-        self.psi = MLP(global_dim, [hidden], embed_dim)
+        self.hidden = _checks.integer("hidden", hidden, minimum=1)
+        self.embed_dim = _checks.integer("embed_dim", embed_dim, minimum=1)
+        with parameters_from(self, generator):
+            self.phi = nn.Sequential(
+                nn.Conv2d(local_channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, embed_dim, 1)
+            )
+            self.psi = MLP(global_dim, [hidden], embed_dim)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
     def forward(self, feature_map: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        _check_pair(feature_map, y, self.local_channels, None, self.global_dim)
+        _check_pair(self.phi[0].weight, feature_map, y, self.local_channels, None,
+                    self.global_dim)
         local = self.phi(feature_map).flatten(2)  # (N, D, P) embedded local features
-        code = self.psi(y)  # (N, D) embedded global codes
+        code = self.psi.layers(y)  # (N, D) embedded global codes
         return torch.einsum("id,jdp->ijp", code, local)  # (N, N, P) S[i, j, p]
 
 
@@ -277,12 +297,15 @@ class PriorDiscriminator(nn.Module):
     Args:
         dim: :math:`d`, the dimension of the codes.
         hidden: hidden widths.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``(N, d) -> (N,)``.
 
     Raises:
-        ValueError: for non-positive sizes or inputs of another shape.
+        TypeError / ValueError: for non-positive sizes, or inputs of another shape, dtype or
+            device, or with NaN/inf values.
 
     Examples:
         >>> disc = PriorDiscriminator(4, hidden=(8,))
@@ -290,21 +313,28 @@ class PriorDiscriminator(nn.Module):
         torch.Size([6])
     """
 
-    def __init__(self, dim: int, *, hidden: Sequence[int] = (1000, 200)) -> None:
+    def __init__(self, dim: int, *, hidden: Sequence[int] = (1000, 200),
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.dim = _checks.integer("dim", dim, minimum=1)
-        self.net = MLP(dim, list(hidden), 1)
+        self.hidden = tuple(_checks.integer_sequence("hidden", hidden, minimum=1))
+        with parameters_from(self, generator):
+            self.net = MLP(dim, list(self.hidden), 1)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        _checks.tensor("y", y, ndim=2)
+        check_input("y", y, self.net.layers[0].weight, ndim=2)
         _checks.dim_size("y", y, 1, self.dim, "dim")
-        return self.net(y).squeeze(1)  # (N,) logits of "drawn from the prior"
+        return self.net.layers(y).squeeze(1)  # (N,) logits of "drawn from the prior"
 
 
-def _check_pair(feature_map: torch.Tensor, y: torch.Tensor, channels: int, grid: int | None,
-                dim: int) -> None:
-    _checks.tensor("feature_map", feature_map, ndim=4)
-    _checks.tensor("y", y, ndim=2)
+def _check_pair(weight: torch.Tensor, feature_map: torch.Tensor, y: torch.Tensor, channels: int,
+                grid: int | None, dim: int) -> None:
+    _checks.tensor("feature_map", feature_map, ndim=4, floating=False)
+    _checks.tensor("y", y, ndim=2, floating=False)
+    _checks.module_input("feature_map", feature_map, weight)
     _checks.same_device_dtype("feature_map", feature_map, "y", y)
     _checks.dim_size("feature_map", feature_map, 1, channels, "local_channels")
     if grid is not None and tuple(feature_map.shape[2:]) != (grid, grid):

@@ -22,25 +22,22 @@ import torch
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
+from reptutor.models._init import parameters_from
 from reptutor.models.mlp import MLP
 
 __all__ = ["SeparableCritic", "ConcatCritic"]
 
 
-def _widths(hidden: int | Sequence[int]) -> list[int]:
-    if isinstance(hidden, int) and not isinstance(hidden, bool):
-        hidden = [hidden]
-    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
-        isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden
-    ):
-        raise ValueError(
-            f"hidden must be a positive integer or a sequence of them, got {hidden!r}"
-        )
-    return list(hidden)
+def _widths(hidden: int | Sequence[int]) -> int | list[int]:
+    """One width or a sequence of widths, checked (returned as given: int or list)."""
+    if isinstance(hidden, Sequence) and not isinstance(hidden, (str, bytes)):
+        return _checks.integer_sequence("hidden", hidden, minimum=1)
+    return _checks.integer("hidden", hidden, minimum=1)
 
 
 def _features(name: str, t: torch.Tensor, width: int, *, ndim: int | None = None) -> None:
-    _checks.tensor(name, t, ndim=ndim)
+    _checks.tensor(name, t, ndim=ndim, floating=False)
     if t.ndim < 1 or t.shape[-1] != width:
         raise ValueError(
             f"{name} must have {width} features in its last dim, got shape {tuple(t.shape)}"
@@ -48,7 +45,7 @@ def _features(name: str, t: torch.Tensor, width: int, *, ndim: int | None = None
 
 
 def _apply(net: nn.Module, t: torch.Tensor) -> torch.Tensor:
-    """Run an MLP on the last dim of a tensor of any rank (flatten the leading dims)."""
+    """Run a network on the last dim of a tensor of any rank (flatten the leading dims)."""
     lead = t.shape[:-1]
     return net(t.reshape(-1, t.shape[-1])).reshape(*lead, -1)
 
@@ -67,19 +64,22 @@ class SeparableCritic(nn.Module):
         hidden: hidden width(s) of the two MLPs (an int or a sequence).
         out: embedding dimension :math:`D` of :math:`g(x), h(y)`.
         activation: the MLPs' activation (see :class:`reptutor.models.MLP`).
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``forward``: ``(N, dx), (M, dy) -> (N, M)``;
         ``score``: ``(..., dx), (..., dy) -> (...)`` (broadcast leading dims).
 
     Raises:
-        TypeError: for non-integer sizes or non-floating inputs.
-        ValueError: for non-positive sizes, or inputs with the wrong number of features.
+        TypeError: for non-integer sizes, or inputs that are not tensors of the model's dtype.
+        ValueError: for non-positive sizes, or inputs with the wrong number of features, on
+            another device or with NaN/inf values.
 
     Examples:
-        >>> _ = torch.manual_seed(0)
-        >>> critic = SeparableCritic(3, 5, 16, 8)
-        >>> x, y = torch.randn(4, 3), torch.randn(4, 5)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> critic = SeparableCritic(3, 5, 16, 8, generator=g)  # seeded weights
+        >>> x, y = torch.randn(4, 3, generator=g), torch.randn(4, 5, generator=g)
         >>> critic(x, y).shape
         torch.Size([4, 4])
         >>> # the matrix and the broadcast pair scores agree
@@ -88,26 +88,36 @@ class SeparableCritic(nn.Module):
     """
 
     def __init__(self, dx: int, dy: int, hidden: int | Sequence[int], out: int, *,
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.dx = _checks.integer("dx", dx, minimum=1)
         self.dy = _checks.integer("dy", dy, minimum=1)
-        _checks.integer("out", out, minimum=1)
-        widths = _widths(hidden)
-        self.g = MLP(dx, widths, out, activation=activation)
-        self.h = MLP(dy, widths, out, activation=activation)
+        self.out = _checks.integer("out", out, minimum=1)
+        self.hidden = _widths(hidden)
+        self.activation = activation  # checked by MLP
+        widths = self.hidden if isinstance(self.hidden, list) else [self.hidden]
+        with parameters_from(self, generator):
+            self.g = MLP(dx, widths, out, activation=activation)
+            self.h = MLP(dy, widths, out, activation=activation)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _features("x", x, self.dx, ndim=2)
         _features("y", y, self.dy, ndim=2)
+        _checks.module_input("x", x, self.g.layers[0].weight)
         _checks.same_device_dtype("x", x, "y", y)
-        return self.g(x) @ self.h(y).T  # (N, M) all-pairs scores
+        # (N, M) all-pairs scores (the MLPs' layers directly: their inputs are checked here)
+        return self.g.layers(x) @ self.h.layers(y).T
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         r"""The critic on broadcast pairs: :math:`f(x_{\dots}, y_{\dots})`, shape ``(...)``."""
         _features("x", x, self.dx)
         _features("y", y, self.dy)
-        return (_apply(self.g, x) * _apply(self.h, y)).sum(-1)  # broadcast dot products
+        _checks.module_input("x", x, self.g.layers[0].weight)
+        _checks.module_input("y", y, self.h.layers[0].weight)
+        return (_apply(self.g.layers, x) * _apply(self.h.layers, y)).sum(-1)  # broadcast dots
 
 
 class ConcatCritic(nn.Module):
@@ -122,19 +132,22 @@ class ConcatCritic(nn.Module):
         dy: features of :math:`y`.
         hidden: hidden width(s) of the MLP (an int or a sequence).
         activation: the MLP's activation.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``forward``: ``(N, dx), (M, dy) -> (N, M)``;
         ``score``: ``(..., dx), (..., dy) -> (...)`` (broadcast leading dims).
 
     Raises:
-        TypeError: for non-integer sizes or non-floating inputs.
-        ValueError: for non-positive sizes, or inputs with the wrong number of features.
+        TypeError: for non-integer sizes, or inputs that are not tensors of the model's dtype.
+        ValueError: for non-positive sizes, or inputs with the wrong number of features, on
+            another device or with NaN/inf values.
 
     Examples:
-        >>> _ = torch.manual_seed(0)
-        >>> critic = ConcatCritic(3, 5, [16, 16])
-        >>> x, y = torch.randn(4, 3), torch.randn(6, 5)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> critic = ConcatCritic(3, 5, [16, 16], generator=g)
+        >>> x, y = torch.randn(4, 3, generator=g), torch.randn(6, 5, generator=g)
         >>> f = critic(x, y)
         >>> f.shape
         torch.Size([4, 6])
@@ -143,22 +156,35 @@ class ConcatCritic(nn.Module):
     """
 
     def __init__(self, dx: int, dy: int, hidden: int | Sequence[int], *,
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.dx = _checks.integer("dx", dx, minimum=1)
         self.dy = _checks.integer("dy", dy, minimum=1)
-        self.net = MLP(dx + dy, _widths(hidden), 1, activation=activation)
+        self.hidden = _widths(hidden)
+        self.activation = activation  # checked by MLP
+        widths = self.hidden if isinstance(self.hidden, list) else [self.hidden]
+        with parameters_from(self, generator):
+            self.net = MLP(dx + dy, widths, 1, activation=activation)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _features("x", x, self.dx, ndim=2)
         _features("y", y, self.dy, ndim=2)
+        _checks.module_input("x", x, self.net.layers[0].weight)
         _checks.same_device_dtype("x", x, "y", y)
-        return self.score(x[:, None, :], y[None, :, :])  # (N, M) from (N, M, dx + dy) pairs
+        return self._pairs(x[:, None, :], y[None, :, :])  # (N, M) from (N, M, dx + dy) pairs
 
     def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         r"""The critic on broadcast pairs: :math:`f(x_{\dots}, y_{\dots})`, shape ``(...)``."""
         _features("x", x, self.dx)
         _features("y", y, self.dy)
+        _checks.module_input("x", x, self.net.layers[0].weight)
+        _checks.module_input("y", y, self.net.layers[0].weight)
+        return self._pairs(x, y)
+
+    def _pairs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         lead = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
         pairs = torch.cat([x.expand(*lead, self.dx), y.expand(*lead, self.dy)], dim=-1)
-        return _apply(self.net, pairs).squeeze(-1)  # (...,)
+        return _apply(self.net.layers, pairs).squeeze(-1)  # (...,)

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
+from reptutor.models._init import check_input, parameters_from
 
 __all__ = ["MLP"]
 
@@ -29,9 +31,22 @@ class MLP(nn.Module):
         out_dim: output features.
         activation: one of ``"relu"``, ``"gelu"``, ``"tanh"``, ``"silu"``.
         batch_norm: insert :class:`torch.nn.BatchNorm1d` before each hidden activation.
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation, in the same order: ``generator=torch.Generator().manual_seed(s)``
+            gives the weights of ``torch.manual_seed(s)`` before the call); ``None`` draws from
+            the global generator.
 
     Shape:
-        ``(N, in_dim) -> (N, out_dim)``.
+        ``(N, in_dim) -> (N, out_dim)``; ``N = 0`` gives an empty output, as in
+        :class:`torch.nn.Linear`.
+
+    Raises:
+        TypeError: for non-integer widths, a non-bool ``batch_norm``, a ``generator`` that is
+            not a CPU :class:`torch.Generator`, or an input that is not a tensor with the
+            model's dtype.
+        ValueError: for non-positive widths, an unknown activation, an input of another
+            shape, device or with NaN/inf values, or one sample in training mode with
+            ``batch_norm=True`` (its batch variance is undefined).
 
     Examples:
         >>> net = MLP(3, [16], 2)
@@ -41,31 +56,42 @@ class MLP(nn.Module):
         Sequential(
           (0): Linear(in_features=3, out_features=2, bias=True)
         )
+        >>> # seeded construction: the same generator seed gives the same weights
+        >>> a = MLP(3, [4], 2, generator=torch.Generator().manual_seed(0))
+        >>> b = MLP(3, [4], 2, generator=torch.Generator().manual_seed(0))
+        >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+        True
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, *,
-                 activation: str = "relu", batch_norm: bool = False) -> None:
+                 activation: str = "relu", batch_norm: bool = False,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
-        _checks.integer("in_dim", in_dim, minimum=1)
-        _checks.integer("out_dim", out_dim, minimum=1)
-        _checks.choice("activation", activation, tuple(_ACTIVATIONS))
-        if isinstance(hidden, int) or not all(isinstance(h, int) and h >= 1 for h in hidden):
-            raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
+        self.in_dim = _checks.integer("in_dim", in_dim, minimum=1)
+        self.hidden = _checks.integer_sequence("hidden", hidden, minimum=1)
+        self.out_dim = _checks.integer("out_dim", out_dim, minimum=1)
+        self.activation = _checks.choice("activation", activation, tuple(_ACTIVATIONS))
+        self.batch_norm = _checks.boolean("batch_norm", batch_norm)
         layers: list[nn.Module] = []
         width = in_dim
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(_ACTIVATIONS[activation]())
-            width = h
-        layers.append(nn.Linear(width, out_dim))
-        self.in_dim, self.out_dim = in_dim, out_dim
-        self.layers = nn.Sequential(*layers)
+        with parameters_from(self, generator):
+            for h in self.hidden:
+                layers.append(nn.Linear(width, h))
+                if batch_norm:
+                    layers.append(nn.BatchNorm1d(h))
+                layers.append(_ACTIVATIONS[activation]())
+                width = h
+            layers.append(nn.Linear(width, out_dim))
+            self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        check_input("x", x, self.layers[0].weight, allow_empty=True)
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"x must have shape (N, {self.in_dim}), got {tuple(x.shape)}")
+        if self.batch_norm and self.training:
+            _checks.rows("x", x, 2, "batch_norm=True in training mode normalises with the "
+                         "batch's variance; call .eval() to use the running statistics")
         return self.layers(x)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
 
 __all__ = ["roi_align", "RoIAlign"]
 
@@ -179,5 +180,4 @@ class RoIAlign(nn.Module):
                          output_size=self.output_size, sampling_ratio=self.sampling_ratio)
 
     def extra_repr(self) -> str:
-        return (f"image_size={self.image_size}, output_size={self.output_size}, "
-                f"sampling_ratio={self.sampling_ratio}")
+        return hyper_parameters(self)

@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from reptutor import _checks
+from reptutor._repr import hyper_parameters
+from reptutor.models._init import check_input, parameters_from
 
 __all__ = ["TemporalConvEncoder", "GlobalLocalEncoder", "GlobalLocalOutput"]
 
 
-def _check_sequence(x: torch.Tensor, in_dim: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+def _check_sequence(x: torch.Tensor, weight: torch.Tensor, in_dim: int) -> None:
+    check_input("x", x, weight, allow_empty=True)
     if x.ndim != 3 or x.shape[2] != in_dim:
         raise ValueError(f"x must have shape (N, T, {in_dim}), got {tuple(x.shape)}")
 
@@ -46,13 +47,17 @@ class TemporalConvEncoder(nn.Module):
         hidden: channels of the temporal convolution.
         out_dim: output features per step.
         kernel_size: odd temporal receptive field of the convolution (default 3).
+        generator: draw the initial weights from this CPU generator (torch's default
+            initialisation in the same order, see :class:`reptutor.models.MLP`).
 
     Shape:
         ``(N, T, in_dim) -> (N, T, out_dim)``.
 
     Raises:
+        TypeError: for non-integer sizes, or an input that is not a tensor with the model's
+            dtype.
         ValueError: for non-positive sizes, an even ``kernel_size``, or an input of the wrong
-            shape.
+            shape, of another device or with NaN/inf values.
 
     Examples:
         Time steps further apart than the receptive field do not interact:
@@ -64,23 +69,27 @@ class TemporalConvEncoder(nn.Module):
         True
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, *, kernel_size: int = 3) -> None:
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, *, kernel_size: int = 3,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
-        _checks.integer("in_dim", in_dim, minimum=1)
-        _checks.integer("hidden", hidden, minimum=1)
-        _checks.integer("out_dim", out_dim, minimum=1)
-        _checks.integer("kernel_size", kernel_size, minimum=1)
+        self.in_dim = _checks.integer("in_dim", in_dim, minimum=1)
+        self.hidden = _checks.integer("hidden", hidden, minimum=1)
+        self.out_dim = _checks.integer("out_dim", out_dim, minimum=1)
+        self.kernel_size = _checks.integer("kernel_size", kernel_size, minimum=1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-length output), got {kernel_size}")
-        self.in_dim, self.out_dim = in_dim, out_dim
-        self.conv = nn.Conv1d(in_dim, hidden, kernel_size, padding=kernel_size // 2)
-        self.act = nn.ReLU()
-        self.out = nn.Conv1d(hidden, out_dim, 1)
+        with parameters_from(self, generator):
+            self.conv = nn.Conv1d(in_dim, hidden, kernel_size, padding=kernel_size // 2)
+            self.act = nn.ReLU()
+            self.out = nn.Conv1d(hidden, out_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_sequence(x, self.in_dim)
+        _check_sequence(x, self.conv.weight, self.in_dim)
         h = self.act(self.conv(x.transpose(1, 2)))  # (N, hidden, T): Conv1d wants channels first
         return self.out(h).transpose(1, 2)  # (N, T, out_dim)
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)
 
 
 class GlobalLocalOutput(NamedTuple):
@@ -120,13 +129,15 @@ class GlobalLocalEncoder(nn.Module):
         out_dim: dimension :math:`D` of the representation :math:`z`.
         proj_dim: dimension :math:`P` of each projection.
         kernel_size: the trunk's temporal receptive field (odd, default 3).
+        generator: draw the initial weights from this CPU generator (trunk first, then the
+            global and the local projector, as without it).
 
     Shape:
         ``(N, T, in_dim) ->`` :class:`GlobalLocalOutput` of ``(N, T, D)``, ``(N, T, P)``,
         ``(N, T, P)``.
 
     Raises:
-        ValueError: as :class:`TemporalConvEncoder`, and for ``proj_dim < 1``.
+        TypeError / ValueError: as :class:`TemporalConvEncoder`, and for ``proj_dim < 1``.
 
     Examples:
         The global projection of the time average is the time average of the global projection:
@@ -140,13 +151,19 @@ class GlobalLocalEncoder(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden: int, out_dim: int, proj_dim: int, *,
-                 kernel_size: int = 3) -> None:
+                 kernel_size: int = 3, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        _checks.integer("proj_dim", proj_dim, minimum=1)
-        self.encoder = TemporalConvEncoder(in_dim, hidden, out_dim, kernel_size=kernel_size)
-        self.global_projector = nn.Linear(out_dim, proj_dim)
-        self.local_projector = nn.Linear(out_dim, proj_dim)
+        self.proj_dim = _checks.integer("proj_dim", proj_dim, minimum=1)
+        with parameters_from(self, generator):
+            self.encoder = TemporalConvEncoder(in_dim, hidden, out_dim, kernel_size=kernel_size)
+            self.global_projector = nn.Linear(out_dim, proj_dim)
+            self.local_projector = nn.Linear(out_dim, proj_dim)
+        self.in_dim, self.hidden, self.out_dim = in_dim, hidden, out_dim
+        self.kernel_size = kernel_size
 
     def forward(self, x: torch.Tensor) -> GlobalLocalOutput:
-        z = self.encoder(x)  # (N, T, D)
+        z = self.encoder(x)  # (N, T, D); the trunk checks x
         return GlobalLocalOutput(z, self.global_projector(z), self.local_projector(z))
+
+    def extra_repr(self) -> str:
+        return hyper_parameters(self)

@@ -1,4 +1,5 @@
-r"""Procedural clips with known content, and parametrised time transformations with known parameters.
+r"""GDT's clip generator: procedural clips with known content, and time transformations with
+known parameters.
 
 The toy stand-in for the audio-visual clips of Patrick, Asano, Kuznetsova, Fong, Henriques,
 Zweig, Vedaldi, "On Compositions of Transformations in Contrastive Self-Supervised Learning",
@@ -55,17 +56,6 @@ class Clips(NamedTuple):
     content: torch.Tensor
 
 
-def _check_generator(generator: object, device: torch.device | None = None) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if device is not None and generator.device.type != device.type:
-        raise ValueError(
-            f"generator must be on the data's device, got a generator on {generator.device} "
-            f"and data on {device}"
-        )
-    return generator
-
-
 def _check_per_sample(name: str, p: object, n: int, device: torch.device) -> torch.Tensor:
     """A 1-D integer or bool tensor of length ``n`` on ``device``."""
     if not isinstance(p, torch.Tensor):
@@ -85,14 +75,14 @@ def make_clips(
     generator: torch.Generator,
     *,
     length: int = 32,
-    n_classes: int = 4,
-    n_shifts: int = 4,
+    num_classes: int = 4,
+    num_shifts: int = 4,
     spread: float = 0.3,
     pulse: float = 1.5,
     decay: float = 4.0,
     dtype: torch.dtype = torch.float32,
 ) -> Clips:
-    r"""Draw ``n`` clips whose content is invariant to time reversal and to shifts by D / n_shifts.
+    r"""Draw ``n`` clips whose content is invariant to time reversal and to shifts by D / num_shifts.
 
     A toy for the video clips of Patrick et al. (ICCV 2021, arXiv:2003.04298), built for this
     book. With :math:`c = (D-1)/2` the clip's centre and :math:`P = D / n_{\mathrm{shifts}}`,
@@ -114,9 +104,9 @@ def make_clips(
     Args:
         n: number of clips, at least 1.
         generator: the random generator; the clips live on its device.
-        length: :math:`D`, a multiple of ``n_shifts``.
-        n_classes: :math:`K \ge 2`; needs :math:`(K-1)\,n_{\mathrm{shifts}} < D/2` (below Nyquist).
-        n_shifts: number of distinct shift positions the content must survive.
+        length: :math:`D`, a multiple of ``num_shifts``.
+        num_classes: :math:`K \ge 2`; needs :math:`(K-1)\,n_{\mathrm{shifts}} < D/2` (below Nyquist).
+        num_shifts: number of distinct shift positions the content must survive.
         spread: :math:`s \ge 0`, the within-class spread of the amplitudes.
         pulse: :math:`\beta \ge 0`, the transient's height (0 removes it).
         decay: :math:`\lambda > 0`, the transient's decay time in steps.
@@ -131,7 +121,7 @@ def make_clips(
     Raises:
         TypeError: for a ``generator`` that is not a :class:`torch.Generator`, non-integer sizes
             or a non-floating ``dtype``.
-        ValueError: for sizes out of range, ``length`` not a multiple of ``n_shifts``, too many
+        ValueError: for sizes out of range, ``length`` not a multiple of ``num_shifts``, too many
             classes for the length, or negative ``spread`` / ``pulse``.
 
     Examples:
@@ -147,17 +137,17 @@ def make_clips(
         >>> bool((with_pulse.x[:, 0] - clips.x[:, 0] - 1.5).abs().max() < 1e-12)  # onset at t=0
         True
     """
-    _check_generator(generator)
+    _checks.generator("generator", generator)
     _checks.integer("n", n, minimum=1)
-    _checks.integer("n_shifts", n_shifts, minimum=1)
-    _checks.integer("n_classes", n_classes, minimum=2)
+    _checks.integer("num_shifts", num_shifts, minimum=1)
+    _checks.integer("num_classes", num_classes, minimum=2)
     _checks.integer("length", length, minimum=2)
-    if length % n_shifts != 0:
-        raise ValueError(f"length must be a multiple of n_shifts={n_shifts}, got {length}")
-    if 2 * (n_classes - 1) * n_shifts >= length:
+    if length % num_shifts != 0:
+        raise ValueError(f"length must be a multiple of num_shifts={num_shifts}, got {length}")
+    if 2 * (num_classes - 1) * num_shifts >= length:
         raise ValueError(
-            f"n_classes={n_classes} harmonics spaced by n_shifts={n_shifts} need "
-            f"length > {2 * (n_classes - 1) * n_shifts} (below Nyquist), got length={length}"
+            f"num_classes={num_classes} harmonics spaced by num_shifts={num_shifts} need "
+            f"length > {2 * (num_classes - 1) * num_shifts} (below Nyquist), got length={length}"
         )
     spread = _checks.number("spread", spread, nonnegative=True)
     pulse = _checks.number("pulse", pulse, nonnegative=True)
@@ -165,11 +155,11 @@ def make_clips(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     dev = generator.device
-    label = torch.randint(n_classes, (n,), generator=generator, device=dev)  # (N,)
-    noise = torch.randn(n, n_classes, generator=generator, device=dev, dtype=dtype)
-    content = torch.nn.functional.one_hot(label, n_classes).to(dtype) + spread * noise  # (N, K)
+    label = torch.randint(num_classes, (n,), generator=generator, device=dev)  # (N,)
+    noise = torch.randn(n, num_classes, generator=generator, device=dev, dtype=dtype)
+    content = torch.nn.functional.one_hot(label, num_classes).to(dtype) + spread * noise  # (N, K)
     t = torch.arange(length, device=dev, dtype=dtype)  # (D,)
-    freq = n_shifts * torch.arange(n_classes, device=dev, dtype=dtype)  # (K,) cycles per clip
+    freq = num_shifts * torch.arange(num_classes, device=dev, dtype=dtype)  # (K,) cycles per clip
     # Cosines even about the centre c = (D-1)/2: unchanged by t -> D-1-t.
     basis = torch.cos(2 * math.pi * freq[:, None] * (t[None, :] - (length - 1) / 2) / length)
     transient = pulse * torch.exp(-t / decay)  # (D,) onset at t = 0, decaying
@@ -302,10 +292,7 @@ def transform_grid(
         [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
     """
     _checks.integer("n", n, minimum=1)
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise TypeError(f"sizes must be a sequence of positive integers, got {sizes!r}"[:200])
-    for m, s in enumerate(sizes):
-        _checks.integer(f"sizes[{m}]", s, minimum=1)
+    sizes = _checks.integer_sequence("sizes", sizes, minimum=1)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     per = math.prod(sizes)
     sample_index = torch.arange(n, device=dev).repeat_interleave(per)  # (n P,)
@@ -361,7 +348,7 @@ def random_sensor(
         >>> s.weight.shape, s.bias.shape
         (torch.Size([3]), torch.Size([3]))
     """
-    _check_generator(generator)
+    _checks.generator("generator", generator)
     _checks.integer("channels", channels, minimum=1)
     bias_scale = _checks.number("bias_scale", bias_scale, nonnegative=True)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -425,7 +412,7 @@ def observe(
     if noise > 0:
         if generator is None:
             raise ValueError("generator must be given when noise > 0")
-        _check_generator(generator, x.device)
+        _checks.generator("generator", generator, device=x.device)
         out = out + noise * torch.randn(out.shape, generator=generator, device=x.device,
                                         dtype=x.dtype)
     return out.flatten(1)  # (N, D C), time-major

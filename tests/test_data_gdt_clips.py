@@ -1,4 +1,4 @@
-"""reptutor.data.transforms: closed forms, loop references, group relations, errors."""
+"""reptutor.data.gdt_clips: closed forms, loop references, group relations, errors."""
 import math
 
 import pytest
@@ -16,15 +16,14 @@ from reptutor.data import (
     transform_grid,
 )
 
-
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
+import _validation as V
+from _helpers import gen
 
 
 # ---------------------------------------------------------------- make_clips: closed form
 def test_clip_closed_form():
     length, k, ns, beta, lam = 32, 4, 4, 1.5, 4.0
-    clips = make_clips(6, _g(1), length=length, n_classes=k, n_shifts=ns, pulse=beta,
+    clips = make_clips(6, gen(1), length=length, num_classes=k, num_shifts=ns, pulse=beta,
                        decay=lam, dtype=torch.float64)
     assert clips.x.shape == (6, length) and clips.label.shape == (6,)
     assert clips.content.shape == (6, k) and clips.label.dtype == torch.long
@@ -38,31 +37,31 @@ def test_clip_closed_form():
 
 
 def test_class_mean_amplitudes_and_determinism():
-    a = make_clips(4000, _g(2), spread=0.3, dtype=torch.float64)
+    a = make_clips(4000, gen(2), spread=0.3, dtype=torch.float64)
     # a_n = e_{k_n} + 0.3 xi: the class's own harmonic has mean 1, the others mean 0.
     for k in range(4):
         mean = a.content[a.label == k].mean(0)
         target = torch.nn.functional.one_hot(torch.tensor(k), 4).double()
         # standard error 0.3 / sqrt(~1000) ~ 0.01: 0.05 is 5 standard errors.
         assert (mean - target).abs().max() < 0.05
-    b = make_clips(4000, _g(2), spread=0.3, dtype=torch.float64)
+    b = make_clips(4000, gen(2), spread=0.3, dtype=torch.float64)
     assert torch.equal(a.x, b.x) and torch.equal(a.label, b.label)
-    assert make_clips(3, _g(0)).x.dtype == torch.float32
+    assert make_clips(3, gen(0)).x.dtype == torch.float32
 
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 1000), ns=st.sampled_from([1, 2, 4]), k=st.integers(2, 4))
 def test_content_is_invariant_and_transient_is_not(seed, ns, k):
     length = 32
-    g = _g(seed)
-    plain = make_clips(5, g, length=length, n_classes=k, n_shifts=ns, pulse=0.0,
+    g = gen(seed)
+    plain = make_clips(5, g, length=length, num_classes=k, num_shifts=ns, pulse=0.0,
                        dtype=torch.float64)
     ones = torch.ones(5, dtype=torch.bool)
     torch.testing.assert_close(time_reverse(plain.x, ones), plain.x)
     for j in range(ns):
         torch.testing.assert_close(time_shift(plain.x, torch.full((5,), j * length // ns)),
                                    plain.x)
-    full = make_clips(5, _g(seed), length=length, n_classes=k, n_shifts=ns,
+    full = make_clips(5, gen(seed), length=length, num_classes=k, num_shifts=ns,
                       dtype=torch.float64)
     transient = full.x - plain.x  # same generator state: same content
     torch.testing.assert_close(transient, 1.5 * torch.exp(-torch.arange(length,
@@ -73,7 +72,7 @@ def test_content_is_invariant_and_transient_is_not(seed, ns, k):
 
 # ---------------------------------------------------------------- transformations
 def test_time_reverse_reference_and_int_flags():
-    x = torch.randn(5, 7, generator=_g(3))
+    x = torch.randn(5, 7, generator=gen(3))
     flags = torch.tensor([1, 0, 1, 1, 0])
     ref = torch.stack([x[n].flip(0) if flags[n] else x[n] for n in range(5)])
     assert torch.equal(time_reverse(x, flags), ref)
@@ -82,7 +81,7 @@ def test_time_reverse_reference_and_int_flags():
 
 def test_time_shift_reference_and_group_relations():
     length = 12
-    x = torch.randn(6, length, generator=_g(4), dtype=torch.float64)
+    x = torch.randn(6, length, generator=gen(4), dtype=torch.float64)
     k = torch.tensor([0, 1, 5, -2, 12, 25])
     ref = torch.stack([torch.roll(x[n], int(k[n])) for n in range(6)])
     assert torch.equal(time_shift(x, k), ref)
@@ -108,7 +107,7 @@ def test_transform_grid_enumerates_every_combination_once():
 
 # ---------------------------------------------------------------- sensors
 def test_observe_closed_form_layout_and_noise():
-    g = _g(5)
+    g = gen(5)
     sensor = random_sensor(3, g, dtype=torch.float64)
     x = make_clips(400, g, dtype=torch.float64).x
     clean = observe(x, sensor, noise=0.0)
@@ -121,19 +120,19 @@ def test_observe_closed_form_layout_and_noise():
     assert abs(resid.mean().item()) < 5 * 0.1 / math.sqrt(resid.numel())
     assert resid.std().item() == pytest.approx(0.1, rel=0.02)
     assert not torch.equal(observe(x, sensor, g), observe(x, sensor, g))  # fresh noise each call
-    s1, s2 = random_sensor(3, _g(9)), random_sensor(3, _g(9))
+    s1, s2 = random_sensor(3, gen(9)), random_sensor(3, gen(9))
     assert torch.equal(s1.weight, s2.weight) and torch.equal(s1.bias, s2.bias)
 
 
 # ---------------------------------------------------------------- errors
 def test_error_messages():
-    g = _g()
+    g = gen()
     x = torch.randn(4, 8)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         make_clips(3, 0)
     with pytest.raises(ValueError, match="n must be >= 1"):
         make_clips(0, g)
-    with pytest.raises(ValueError, match="length must be a multiple of n_shifts=4, got 30"):
+    with pytest.raises(ValueError, match="length must be a multiple of num_shifts=4, got 30"):
         make_clips(3, g, length=30)
     with pytest.raises(ValueError, match=r"need length > 24 \(below Nyquist\), got length=24"):
         make_clips(3, g, length=24)
@@ -159,7 +158,7 @@ def test_error_messages():
         time_shift(x, torch.ones(4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"sizes\[1\] must be >= 1"):
         transform_grid(2, [2, 0])
-    with pytest.raises(TypeError, match="sizes must be a sequence of positive integers"):
+    with pytest.raises(TypeError, match="sizes must be a sequence of integers, got "):
         transform_grid(2, 3)
     with pytest.raises(ValueError, match="channels must be >= 1"):
         random_sensor(0, g)
@@ -176,7 +175,42 @@ def test_error_messages():
         observe(x, sensor)
     with pytest.raises(ValueError, match="noise must be >= 0"):
         observe(x, sensor, g, noise=-1.0)
-    # Only one device type exists here: check the helper observe() uses directly.
-    from reptutor.data.transforms import _check_generator
-    with pytest.raises(ValueError, match="generator must be on the data's device"):
-        _check_generator(g, torch.device("meta"))
+    # Only one real device type exists here: data on the meta device against a CPU generator.
+    meta = Sensor(sensor.weight.to("meta"), sensor.bias.to("meta"))
+    with pytest.raises(ValueError, match=r"generator must be on the data's device \(meta\), got "
+                                         r"a generator on cpu"):
+        observe(x.to("meta"), meta, g)
+
+
+# ---------------------------------------------------------------- declarations for the harnesses
+VALIDATION = [
+    V.Entry("data.make_clips", lambda: {"n": 8, "generator": V.gen()}, (
+        V.nonpositive("n"), V.nonpositive("spread", -1), V.nonpositive("length"),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+    V.Entry("data.time_reverse", lambda: {"x": V.randn(4, 6), "reverse": torch.tensor([True, False] * 2)}, (
+        V.rank("x"), V.shape("reverse", lambda k: k["reverse"][:3]), V.empty("x", "reverse"),
+        V.nonfinite("x"), V.device_mismatch("x", "reverse"), V.wrong_type("x"),
+        V.custom("dtype-mismatch", "reverse", lambda k: k["reverse"].float(),
+                 V.all_of("reverse", "bool", "float32"), error=TypeError))),
+    V.Entry("data.time_shift", lambda: {"x": V.randn(4, 6), "steps": torch.tensor([0, 1, 2, 3])}, (
+        V.rank("x"), V.shape("steps", lambda k: k["steps"][:3]), V.empty("x", "steps"),
+        V.nonfinite("x"), V.device_mismatch("x", "steps"), V.wrong_type("x"),
+        V.custom("dtype-mismatch", "steps", lambda k: k["steps"].float(),
+                 V.all_of("steps", "integer", "float32"), error=TypeError))),
+    V.Entry("data.transform_grid", lambda: {"n": 3, "sizes": [2, 2]}, (
+        V.nonpositive("n"), V.custom("nonpositive", "sizes", lambda k: [2, 0],
+                                     V.all_of(r"sizes\[1\]", ">= 1", "got 0")),
+        V.wrong_type("sizes", lambda x: 2, "sequence"))),
+    V.Entry("data.random_sensor", lambda: {"channels": 3, "generator": V.gen()}, (
+        V.nonpositive("channels"), V.nonpositive("bias_scale", -1),
+        V.wrong_type("generator", lambda x: None, "torch.Generator"))),
+    V.Entry("data.observe", lambda: {"x": V.randn(4, 6), "sensor": random_sensor(3, V.gen()),
+                                     "generator": V.gen(1)}, (
+        V.rank("x"), V.empty("x"), V.nonfinite("x"), V.nonpositive("noise", -1), V.wrong_type("x"),
+        V.custom("shape", "sensor", lambda k: Sensor(k["sensor"].weight, k["sensor"].bias[:2]),
+                 V.all_of("sensor", r"\(2,\)")),
+        V.custom("dtype-mismatch", "sensor", lambda k: Sensor(k["sensor"].weight.double(), k["sensor"].bias.double()),
+                 V.all_of("x", "sensor", "dtype", "float64"), error=TypeError),
+        V.custom("device-mismatch", "sensor", lambda k: Sensor(k["sensor"].weight.to("meta"), k["sensor"].bias.to("meta")),
+                 V.all_of("x", "sensor", "device", "meta")))),
+]
