@@ -1,12 +1,21 @@
-"""Execute chapters under several seeds and report wall time and claim values.
+"""Execute chapters under several seeds and report their CPU time, wall time and claims.
 
     python tools/run_chapter.py notebooks/01_information/01_infonce_demi.py --seeds 0 1 2 3 4
     python tools/run_chapter.py --all --seeds 0 1 2 3 4 --jobs 2
+    python tools/run_chapter.py notebooks/01_information/01_infonce_demi.py --calibrate
+    python tools/run_chapter.py CHAPTER --seeds 0 1 2 3 4 --no-raise   # see every claim's value
+
+--calibrate runs seeds 0-9 and writes the committed calibration record of each paper of the
+chapter, reptutor/calibration/<paper>.json: every claim's values, its smallest margin to its bound
+over seeds 0-4 (where thresholds are chosen) and, separately, over seeds 5-9 (held out), and its
+null's values. It writes nothing unless every claim holds (and every null fails) on all ten seeds.
+--no-raise reports failed claims instead of stopping the chapter at the first one (for choosing
+thresholds on seeds 0-4; never used by tests or the book).
 
 Each run executes the chapter's py:percent source (through jupytext, in memory) in a fresh
 kernel inside a temporary working directory, with REPTUTOR_SCALE (default ci), REPTUTOR_SEED and
 OMP_NUM_THREADS=1, and reads the claims it checked from a temporary REPTUTOR_CLAIMS_LOG.
-Exit status 1 if any run fails or exceeds the chapter's budget.
+Exit status 1 if any run fails or exceeds the chapter's budget (on the kernel's CPU time, user + system).
 """
 from __future__ import annotations
 
@@ -51,7 +60,8 @@ def toc_chapters() -> list[Path]:
     return found
 
 
-def run_one(path: str, seed: int | None, scale: str, timeout: int) -> dict:
+def run_one(path: str, seed: int | None, scale: str, timeout: int, no_raise: bool = False,
+            calibrating: bool = False) -> dict:
     import jupytext
     from nbclient import NotebookClient
 
@@ -59,7 +69,10 @@ def run_one(path: str, seed: int | None, scale: str, timeout: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "claims.jsonl")
         os.environ.update({"REPTUTOR_SCALE": scale, "OMP_NUM_THREADS": "1",
-                           "REPTUTOR_CLAIMS_LOG": log, "MPLBACKEND": "Agg"})
+                           "REPTUTOR_CLAIMS_LOG": log, "MPLBACKEND": "Agg",
+                           "REPTUTOR_CHAPTER": os.path.relpath(path, ROOT),
+                           "REPTUTOR_CLAIMS_NO_RAISE": "1" if no_raise else "0",
+                           "REPTUTOR_CALIBRATING": "1" if calibrating else "0"})
         if seed is None:
             os.environ.pop("REPTUTOR_SEED", None)
         else:
@@ -68,8 +81,9 @@ def run_one(path: str, seed: int | None, scale: str, timeout: int) -> dict:
                                 resources={"metadata": {"path": tmp}})
         t0 = time.perf_counter()
         error = None
+        cpu = None
         try:
-            client.execute()
+            cpu = _execute(client)
         except Exception as err:  # noqa: BLE001 - report any failure
             error = str(err).strip().splitlines()
             error = "\n".join(error[-12:])
@@ -78,8 +92,22 @@ def run_one(path: str, seed: int | None, scale: str, timeout: int) -> dict:
         if os.path.exists(log):
             claims = [json.loads(line) for line in open(log, encoding="utf-8")]
         leftovers = sorted(p for p in os.listdir(tmp) if p != "claims.jsonl")
-    return {"path": path, "seed": seed, "seconds": seconds, "error": error, "claims": claims,
-            "leftovers": leftovers}
+    return {"path": path, "seed": seed, "seconds": seconds, "cpu_s": cpu, "error": error,
+            "claims": claims, "leftovers": leftovers}
+
+
+def _execute(client) -> float | None:
+    """Execute every cell (as NotebookClient.execute does); return the kernel's CPU seconds."""
+    import psutil
+
+    client.reset_execution_trackers()
+    with client.setup_kernel():
+        proc = psutil.Process(client.km.provisioner.process.pid)
+        client.wait_for_reply(client.kc.kernel_info())
+        for index, cell in enumerate(client.nb.cells):
+            client.execute_cell(cell, index)
+        t = proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
 
 
 def main() -> int:
@@ -91,34 +119,78 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="run seeds 0-9 and write reptutor/calibration/<paper>.json")
+    ap.add_argument("--no-raise", action="store_true",
+                    help="report failed claims without stopping the chapter")
     args = ap.parse_args()
     paths = [Path(p).resolve() for p in args.paths]
     if args.all:
         paths += toc_chapters()
     if not paths:
         ap.error("give chapter paths or --all")
-    seeds = args.seeds if args.seeds else [None]
-    jobs = [(str(p), s, args.scale, args.timeout) for p in paths for s in seeds]
+    if args.calibrate and (args.seeds or args.no_raise):
+        ap.error("--calibrate runs seeds 0-9 itself and must raise on a failed claim")
+    seeds = list(range(10)) if args.calibrate else (args.seeds if args.seeds else [None])
+    jobs = [(str(p), s, args.scale, args.timeout, args.no_raise, args.calibrate)
+            for p in paths for s in seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(run_one, *zip(*jobs)))
     bad = 0
     for r in results:
         budget = chapter_meta(Path(r["path"]))["budget_s"]
         rel = os.path.relpath(r["path"], ROOT)
-        over = args.scale == "ci" and r["seconds"] > budget
+        cpu = r.get("cpu_s")
+        over = args.scale == "ci" and cpu is not None and cpu > budget
         status = "FAIL" if r["error"] else ("OVER BUDGET" if over else "ok")
-        bad += status != "ok"
-        print(f"{rel} seed={r['seed']} {r['seconds']:.1f}s (budget {budget}s) {status}")
+        bad += (status == "FAIL") if args.calibrate else (status != "ok")
+        cpu_txt = "?" if cpu is None else f"{cpu:.1f}"
+        print(f"{rel} seed={r['seed']} CPU {cpu_txt}s (budget {budget}s), wall {r['seconds']:.1f}s "
+              f"{status}")
         for c in r["claims"]:
-            mark = "pass" if c["passed"] else "FAIL"
-            print(f"    {c['claim_id']:<40} {c['measured']:>12.6g}  {mark}")
+            mark = c.get("status", "passed" if c["passed"] else "FAIL")
+            null = "" if c.get("null") is None else f"  null {c['null']:.6g} ({c['null_name']})"
+            print(f"    {c['claim_id']:<40} {c['measured']:>12.6g}  {mark}{null}")
         if r["leftovers"]:
             print(f"    left files behind: {r['leftovers']}")
         if r["error"]:
             print("    " + r["error"].replace("\n", "\n    "))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.calibrate:
+        if bad:
+            print("calibration not written: a run failed")
+            return 1
+        write_calibration(results, args.scale)
     return 1 if bad else 0
+
+
+def write_calibration(results: list[dict], scale: str) -> None:
+    """One record per paper of each chapter, from its ten runs (seeds 0-9)."""
+    from reptutor import claims
+
+    by_chapter: dict[str, dict[int, list[dict]]] = {}
+    for r in results:
+        by_chapter.setdefault(r["path"], {})[r["seed"]] = r["claims"]
+    for path, runs in by_chapter.items():
+        rel = os.path.relpath(path, ROOT)
+        records = claims.build_calibration(rel, claims.code_digest(path), runs, scale=scale)
+        papers = chapter_meta(Path(path)).get("papers", [])
+        for paper, rec in records.items():
+            if paper not in papers:
+                raise SystemExit(f"{rel} checks claims of {paper}, not among its papers {papers}")
+            out = claims.calibration_path(paper)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            n = len(rec["claims"])
+            print(f"wrote {os.path.relpath(out, ROOT)} ({n} claims)")
+            for cid, c in rec["claims"].items():
+                if c["status"] == "claim":
+                    null = "" if c["null_margin"] is None else f", null margin {c['null_margin']:.3g}"
+                    print(f"    {cid:<40} margin 0-4 {c['margin_calibration']:.3g}, "
+                          f"5-9 {c['margin_confirmation']:.3g}{null}")
+                else:
+                    print(f"    {cid:<40} not reproduced")
 
 
 if __name__ == "__main__":

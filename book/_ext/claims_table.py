@@ -22,7 +22,9 @@ from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
 
-CLAIM_IN_SOURCE = re.compile(r"""check\(\s*["'](P\d{2}\.[a-z0-9][a-z0-9-]*)["']""")
+CLAIM_IN_SOURCE = re.compile(
+    r"""(?:check|not_reproduced)\(\s*["'](P\d{2}\.[a-z0-9][a-z0-9-]*)["']""")
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "reptutor_tables"
 
 
@@ -70,8 +72,9 @@ def _log_path(app: Sphinx) -> str:
     return os.environ["REPTUTOR_CLAIMS_LOG"]
 
 
-def _table(headers: list[str], rows: list[list[nodes.Node | str]]) -> nodes.table:
-    table = nodes.table(classes=["colwidths-auto"])
+def _table(headers: list[str], rows: list[list[nodes.Node | str]],
+           classes: list[str] | None = None) -> nodes.table:
+    table = nodes.table(classes=["colwidths-auto", *(classes or [])])
     group = nodes.tgroup(cols=len(headers))
     table += group
     for _ in headers:
@@ -109,7 +112,7 @@ class FillTables(SphinxPostTransform):
         docname = env.docname
         chapters = _chapters(env)
         for node in list(self.document.findall(ClaimsTableNode)):
-            node.replace_self(self._claims(docname, chapters))
+            node.replace_self(self._claims(docname, chapters))  # a list of nodes
         for node in list(self.document.findall(BudgetTableNode)):
             node.replace_self(self._budgets(docname, chapters))
 
@@ -121,33 +124,66 @@ class FillTables(SphinxPostTransform):
                 for line in fh:
                     rec = json.loads(line)
                     latest[rec["claim_id"]] = rec
-        rows = []
+        parts = _part_captions()
+        groups: dict[str, list[tuple[str, str, list[tuple[str, dict | None, dict | None]]]]] = {}
+        counts = {"reproduction": 0, "theorem": 0, "observation": 0, "not reproduced": 0,
+                  "not executed": 0}
         for docname, path in chapters:
             ids = list(dict.fromkeys(CLAIM_IN_SOURCE.findall(path.read_text(encoding="utf-8"))))
-            title = env_title(self.env, docname)
+            cal = _calibration(ids)
+            rows = []
             for cid in ids:
-                rec = latest.get(cid)
-                if rec is None:
-                    rows.append([nodes.literal(text=cid), _doclink(fromdoc, docname, title),
-                                 "not executed in this build", "", "", ""])
-                    continue
-                bound = _bound(rec)
-                rows.append([
-                    nodes.literal(text=cid),
-                    _doclink(fromdoc, docname, title),
-                    rec["statement"],
-                    f"{rec['measured']:.6g}",
-                    bound,
-                    ("✅ " if rec["passed"] else "❌ ") + f"{rec['scale']}, seed {rec['seed'] if rec['seed'] is not None else 'default'}",
-                ])
-        if not rows:
-            return nodes.paragraph(text="No chapter checks a claim yet.")
-        return _table(["claim", "chapter", "statement", "measured", "bound", "status"], rows)
+                rec, c = latest.get(cid), cal.get(cid)
+                kind = (rec or c or {}).get("kind")
+                status = (rec or {}).get("status") or ("not reproduced" if c and c.get(
+                    "status") == "not reproduced" else None)
+                if status == "not reproduced":
+                    counts["not reproduced"] += 1
+                elif rec is None:
+                    counts["not executed"] += 1
+                elif kind in counts:
+                    counts[kind] += 1
+                rows.append((cid, rec, c))
+            part = parts.get(docname, "Other chapters")
+            groups.setdefault(part, []).append((docname, env_title(self.env, docname), rows))
+        if not groups:
+            return [nodes.paragraph(text="No chapter checks a claim yet.")]
+        out: list[nodes.Node] = []
+        summary = (f"{counts['reproduction']} reproductions, {counts['theorem']} theorems, "
+                   f"{counts['observation']} observations, {counts['not reproduced']} not "
+                   "reproduced")
+        if counts["not executed"]:
+            summary += f" ({counts['not executed']} not executed in this build)"
+        out.append(nodes.paragraph("", "", nodes.strong(text=summary + ".")))
+        order = {"reproduction": 0, "theorem": 1, "observation": 2}
+        for part, chapter_list in groups.items():
+            section = nodes.rubric(text=part)
+            out.append(section)
+            for docname, title, rows in chapter_list:
+                para = nodes.paragraph()
+                para += _doclink(fromdoc, docname, title)
+                out.append(para)
+                rows.sort(key=lambda r: (r[2] is not None and r[2].get("status") == "not reproduced",
+                                         order.get(((r[1] or r[2] or {}).get("kind")), 3)))
+                out.append(_table(["status", "claim", "kind", "measured", "null", "bound",
+                                   "margin, seeds 0–4 / 5–9", "statement"],
+                                  [_claim_row(cid, rec, c) for cid, rec, c in rows],
+                                  classes=["reptutor-claims"]))
+        return out
 
     def _budgets(self, fromdoc, chapters):
         from myst_nb.sphinx_ import NbMetadataCollector
 
         data = NbMetadataCollector.get_doc_data(self.env)
+        cpu: dict[str, float] = {}  # chapter source -> its kernel's CPU time at its last claim
+        log = _log_path(self.app)
+        if os.path.exists(log):
+            with open(log, encoding="utf-8") as fh:
+                for line in fh:
+                    rec = json.loads(line)
+                    for _, path in chapters:
+                        if rec["claim_id"] in _ids_of(path):
+                            cpu[str(path)] = max(cpu.get(str(path), 0.0), rec.get("cpu_s") or 0.0)
         rows = []
         for docname, path in chapters:
             papers, budget = _header(path)
@@ -155,19 +191,88 @@ class FillTables(SphinxPostTransform):
             runtime = exec_data.get("runtime")
             method = exec_data.get("method", "not executed")
             ok = exec_data.get("succeeded")
+            c = cpu.get(str(path))
             rows.append([
                 _doclink(fromdoc, docname, env_title(self.env, docname)),
                 ", ".join(papers),
                 f"{budget}",
+                "-" if c is None else f"{c:.1f}" + (" ⚠ over budget" if c > budget else ""),
                 "-" if runtime is None else f"{runtime:.1f}",
                 f"{method}" + ("" if ok is None else (" ✅" if ok else " ❌")),
             ])
-        return _table(["chapter", "papers", "budget (s, ci)", "run time in this build (s)", "execution"], rows)
+        return _table(["chapter", "papers", "CPU budget (s, ci)", "CPU time to its last claim (s)",
+                       "wall time in this build (s)", "execution"], rows)
 
 
 def env_title(env, docname: str) -> str:
     title = env.titles.get(docname)
     return title.astext() if title is not None else posixpath.basename(docname)
+
+
+def _ids_of(path: Path) -> set[str]:
+    return set(CLAIM_IN_SOURCE.findall(path.read_text(encoding="utf-8")))
+
+
+def _part_captions() -> dict[str, str]:
+    """docname -> the caption of its part in _toc.yml."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    out: dict[str, str] = {}
+
+    def walk(entries, caption):
+        for e in entries or []:
+            if "file" in e:
+                out[e["file"]] = caption
+            walk(e.get("sections"), caption)
+            walk(e.get("chapters"), caption)
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"), part.get("caption", ""))
+    return out
+
+
+def _calibration(ids: list[str]) -> dict[str, dict]:
+    """claim id -> its entry in the committed calibration record (reptutor/calibration/)."""
+    out: dict[str, dict] = {}
+    for paper in sorted({cid.split(".")[0] for cid in ids}):
+        path = ROOT / "reptutor" / "calibration" / f"{paper}.json"
+        if path.exists():
+            out.update(json.loads(path.read_text(encoding="utf-8"))["claims"])
+    return out
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
+def _claim_row(cid: str, rec: dict | None, c: dict | None) -> list:
+    """status, claim, kind, measured, null, bound, margin 0-4 / 5-9, statement."""
+    src = rec or c or {}
+    status = src.get("status")
+    if c is not None and c.get("status") == "not reproduced":
+        status = "not reproduced"
+    if rec is None:
+        mark = "not reproduced" if status == "not reproduced" else "not executed"
+    else:
+        mark = {"passed": "✅ passed", "failed": "❌ failed"}.get(status, status)
+    null = ""
+    if rec is not None and rec.get("null") is not None:
+        null = f"{rec['null']:.4g} ({rec['null_name']})"
+    elif c is not None and c.get("null_name"):
+        null = f"({c['null_name']})"
+    elif src.get("no_null"):
+        null = "none: " + src["no_null"]
+    if status == "not reproduced":
+        bound = "paper: " + str(src.get("expected_text"))
+        margin = "why: " + str(src.get("why"))
+    else:
+        bound = _bound(src) if src else ""
+        margin = ("" if c is None or c.get("margin_calibration") is None else
+                  f"{c['margin_calibration']:.3g} / {c['margin_confirmation']:.3g}")
+    return [mark, nodes.literal(text=cid), str(src.get("kind", "")),
+            _num(rec["measured"]) if rec else "", null, bound, margin,
+            src.get("statement", "")]
 
 
 def _bound(rec: dict) -> str:
@@ -197,7 +302,15 @@ def _skip_namedtuple_fields(app, what, name, obj, skip, options):
     return True if doc.startswith("Alias for field number") else None
 
 
+def _add_css(app: Sphinx, config) -> None:
+    static = str(Path(__file__).resolve().parent / "static")
+    if static not in config.html_static_path:
+        config.html_static_path.append(static)
+
+
 def setup(app: Sphinx):
+    app.connect("config-inited", _add_css)
+    app.add_css_file("reptutor-tables.css")
     app.connect("autodoc-skip-member", _skip_namedtuple_fields)
     app.add_node(ClaimsTableNode)
     app.add_node(BudgetTableNode)

@@ -61,6 +61,7 @@ if "google.colab" in sys.modules:
 import math
 from itertools import combinations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -88,8 +89,8 @@ cfg = runtime.pick(
               ablation_nuisance_scale=1.0),
 )
 v_max = max(cfg["view_counts"])
-world = dict(n_views=v_max, n_classes=10, nuisance_views=(0, 1))  # the rest: make_multiview defaults
-n_classes, log_k = world["n_classes"], math.log(world["n_classes"])
+world = dict(num_views=v_max, num_classes=10, nuisance_views=(0, 1))  # the rest: make_multiview defaults
+n_classes, log_k = world["num_classes"], math.log(world["num_classes"])
 plot.set_theme()
 print(f"seed={seed} device={dev} scale={runtime.scale()} views up to V={v_max}")
 
@@ -182,28 +183,55 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} views up to V={v_max}")
 # nuisance feeds one term whatever $V$ is.
 # ```
 #
-# This is the paper's Venn-diagram argument made countable. It is an argument about what the
-# objective *can* reward, not a theorem about what SGD finds. With unlimited capacity, every
-# pair's optimal critic is the density ratio $p(v^{(i)},v^{(j)})/p(v^{(i)})p(v^{(j)})$ and the
-# encoders keep everything the pairs share, nuisance included. More views then change little.
-# The counting matters when the embedding cannot hold everything: here it has 3 dimensions, a
-# 2-sphere after normalisation. A two-view model must then split its capacity between the class
-# and the nuisance. The nuisance is a continuous 4-dimensional factor seen through little noise,
-# so it can be worth more nats to that pair than the class's $\log K$. With $V$ views, every
-# nat of class information the encoders keep counts in $\binom V2$ terms of the full objective,
-# a nat of nuisance in one.
+# This is the paper's Venn-diagram argument made countable; the figure below draws it for three
+# views. It is an argument about what the objective *can* reward, not a theorem about what SGD
+# finds. With unlimited capacity, every pair's optimal critic is the density ratio
+# $p(v^{(i)},v^{(j)})/p(v^{(i)})p(v^{(j)})$ and the encoders keep everything the pairs share,
+# nuisance included. More views then change little. The counting matters when the embedding
+# cannot hold everything: here it has 3 dimensions, a 2-sphere after normalisation. A two-view
+# model must then split its capacity between the class and the nuisance. The nuisance is a
+# continuous 4-dimensional factor seen through little noise, so it can be worth more nats to
+# that pair than the class's $\log K$. With $V$ views, every nat of class information the
+# encoders keep counts in $\binom V2$ terms of the full objective, a nat of nuisance in one.
+#
+# Each region of the diagram below is a place a factor can live: inside the circles of the views
+# that see it. Its shade is the number of pair terms that can reward a factor placed there
+# ({prf:ref}`p38-cor-counting`), for the core view (view 1) and for the full graph. The labels
+# say what our world puts in each region.
 
 # %%
-v_axis = np.arange(2, 7)
-fig, ax = plot.subplots(width=5.0)
-ax.plot(v_axis, [math.comb(v, 2) for v in v_axis], marker="o", label="class, full graph")
-ax.plot(v_axis, v_axis - 1, marker="s", label="class, core view 1")
-ax.plot(v_axis, np.ones_like(v_axis), marker="^", color=plot.PALETTE["theory"],
-        label="nuisance of views 1-2, either graph")
-ax.set_xlabel("number of views V")
-ax.set_ylabel("pair terms that can reward the factor")
-ax.set_title("Corollary: counting pairs")
-ax.legend(frameon=False)
+def venn_terms(graph, centres, radius=1.0, n=301):
+    """Number of pair terms that can reward a factor at each point of a three-view Venn diagram."""
+    u = np.linspace(-2.0, 2.0, n)
+    gx, gy = np.meshgrid(u, u)
+    inside = np.stack([(gx - cx) ** 2 + (gy - cy) ** 2 <= radius**2 for cx, cy in centres])
+    m = inside.sum(0)  # (n, n) how many views see a factor placed here
+    if graph == "full":
+        terms = m * (m - 1) / 2  # C(m, 2) pairs among the views that see it
+    else:
+        terms = np.where(inside[0], m - 1, 0)  # core view 1: pairs (1, j), j sees it too
+    return np.ma.masked_where(m == 0, terms.astype(float)), inside, gx, gy
+
+
+centres = [(-0.56, 0.33), (0.56, 0.33), (0.0, -0.65)]  # views 1, 2, 3
+contents = {(1, 1, 1): "class y", (1, 1, 0): "nuisance u", (1, 0, 1): "(nothing)",
+            (0, 1, 1): "(nothing)", (1, 0, 0): "private", (0, 1, 0): "private",
+            (0, 0, 1): "private"}
+fig, axes = plot.subplots(2, width=4.2, height=4.2)
+for ax, graph, title in zip(axes[0], ("core", "full"), ("core view (view 1)", "full graph")):
+    terms, inside, gx, gy = venn_terms(graph, centres)
+    ax.imshow(terms, origin="lower", extent=(-2, 2, -2, 2), cmap="Blues", vmin=-0.5, vmax=3.5)
+    for k, (cx, cy) in enumerate(centres):
+        ax.add_patch(plt.Circle((cx, cy), 1.0, fill=False, linewidth=1.5))
+        ax.text(cx * 2.55, cy * 2.55 + 0.1 * (k < 2), f"view {k + 1}", ha="center", fontsize=9)
+    for key, text in contents.items():
+        region = np.all([inside[k] == bool(b) for k, b in enumerate(key)], axis=0)
+        n_terms = int(terms[region].max())
+        ax.text(gx[region].mean(), gy[region].mean(), f"{text}\n{n_terms}", ha="center",
+                va="center", fontsize=7, color="k" if n_terms < 2 else "w")
+    ax.set_title(f"{title}: pair terms per region")
+    ax.set_aspect("equal")
+    ax.axis("off")
 
 # %% [markdown]
 # ## Prediction weighs variance, contrast weighs information
@@ -306,15 +334,16 @@ def encoder():
     return MLP(obs_dim, cfg["hidden"], cfg["embed_dim"])
 
 
-def train_cmc(w, n_views, graph, desc):
+def train_cmc(w, n_views, graph, desc, views=None):
     torch.manual_seed(seed)  # the same initialisation for every configuration
     encoders = nn.ModuleList(encoder() for _ in range(n_views)).to(dev)
+    views = w["x_tr"][:n_views] if views is None else views
 
     def objective(model, batch):
         return cmc_loss([f(x) for f, x in zip(model, batch)], graph=graph,
                         temperature=cfg["temperature"])
 
-    fit(encoders, objective, tuple(w["x_tr"][:n_views]), steps=cfg["steps"],
+    fit(encoders, objective, tuple(views), steps=cfg["steps"],
         batch_size=cfg["batch_size"], lr=cfg["lr"], generator=runtime.generator(seed + 1), desc=desc)
     return encoders
 
@@ -335,6 +364,14 @@ def train_predictive(w, n_views, desc):
     return model["enc"]
 
 
+def shuffled_extra_views(w, n_views):
+    """Views 1-2 as they are, views 3..V taken from other scenes (one permutation for all)."""
+    perm = torch.randperm(n_tr, generator=runtime.generator(seed + 2, dev), device=dev)
+    views = w["x_tr"][:n_views].clone()
+    views[2:] = views[2:, perm]  # views 3..V still share a class among themselves, not with 1-2
+    return views
+
+
 w0 = make_world()
 raw_acc = linear_probe_accuracy(w0["x_tr"][0, :n_probe], w0["y_tr"][:n_probe], w0["x_te"][0], w0["y_te"])
 runtime.glue("P38.raw-acc", raw_acc)
@@ -349,6 +386,13 @@ models["core"] = train_cmc(w0, v_max, "core", desc=f"CMC core view, V={v_max}")
 results["core"] = evaluate(models["core"][0], w0)
 pred_encoder = train_predictive(w0, v_max, desc=f"cross-view prediction, V={v_max}")
 results["predictive"] = evaluate(pred_encoder, w0)
+# controls: extra views that share nothing with views 1-2, and the untrained view-1 encoder
+models["shuffled"] = train_cmc(w0, v_max, "full", desc=f"CMC full graph, V={v_max}, shuffled",
+                               views=shuffled_extra_views(w0, v_max))
+results["shuffled"] = evaluate(models["shuffled"][0], w0)
+torch.manual_seed(seed)  # the initialisation of view 1's encoder in every run above
+untrained = nn.ModuleList(encoder() for _ in range(v_max)).to(dev)
+results["untrained"] = evaluate(untrained[0], w0)
 for name, r in results.items():
     print(f"{name:>12}: class accuracy {r['acc']:.3f}   nuisance R^2 {r['r2_u']:.3f}")
 
@@ -378,7 +422,7 @@ def pair_bounds(encoders, w):
 bounds_all = pair_bounds(models[f"full-{v_max}"], w0)
 bounds_two = pair_bounds(models["full-2"], w0)
 class_only = [(i, j) for i, j in view_pairs(v_max) if not {i, j} <= set(world["nuisance_views"])]
-max_class_pair = np.max([bounds_all[i, j] for i, j in class_only])  # NaN propagates, and fails
+max_class_pair = np.max([bounds_all[i, j] for i, j in class_only])
 runtime.glue("P38.log-k", log_k)
 runtime.glue("P38.pair01-two-views", bounds_two[0, 1])
 runtime.glue("P38.pair01-all-views", bounds_all[0, 1])
@@ -406,18 +450,23 @@ print({k: {m: round(x, 3) for m, x in r.items()} for k, r in ablation.items()})
 # ## The picture
 #
 # Left: view 1's class accuracy against the number of views (full graph), with the core-view
-# model, the predictor and the raw-input probe. Middle: the nuisance $R^2$ of the same
-# representations, with the nuisance's share of the full-graph pair terms, $1/\binom V2$
-# ({prf:ref}`p38-cor-counting`), on the same axes. The share is a qualitative guide, not a
-# prediction of $R^2$. Right: the certified nats of every pair of the $V$-view model. All of
-# them stay below $\log K$. The nuisance pair $(1,2)$ certifies no more than the others, because
-# the $V$-view model has dropped $u$.
+# model, the predictor, the control whose views $3..V$ come from other scenes, and the raw-input
+# and untrained-encoder probes. Middle: the nuisance $R^2$ of the same representations. The
+# corollary counts pair terms; it does not predict an $R^2$, so no theory curve is drawn here.
+# Right: the certified nats of every pair of the $V$-view model. By
+# {prf:ref}`p38-thm-pair-ceiling` a pair other than $(1,2)$ cannot exceed $\log K$ in
+# expectation; the heatmap shows how far below it the trained pairs stay.
 #
 # Compare the two-view model: its only pair, $(1,2)$, certifies
 # {glue:text}`P38.pair01-two-views:.2f` nats, while the same pair of the $V$-view model
-# certifies {glue:text}`P38.pair01-all-views:.2f`. Yet the two-view model has the lowest class
-# accuracy of all. More nats shared between two views do not make a better representation when
-# they are the nuisance's.
+# certifies {glue:text}`P38.pair01-all-views:.2f`. Yet the two-view model has the lower class
+# accuracy. More nats shared between two views do not make a better representation when they
+# are the nuisance's.
+#
+# One baseline deserves a sentence: a linear probe on the raw 16-dimensional view 1 reads the
+# class about as well as the best CMC embedding ({glue:text}`P38.raw-acc:.2f` in this run). The
+# claims are about what a *three*-dimensional representation keeps when it must choose; the raw
+# view does not have to choose, and nothing here says CMC beats it.
 
 # %%
 vs = np.array(cfg["view_counts"])
@@ -430,7 +479,11 @@ ax.scatter([v_max], [results["core"]["acc"]], marker="s", s=60, color=plot.PALET
            label="CMC core view", zorder=5)
 ax.scatter([v_max], [results["predictive"]["acc"]], marker="X", s=80, color=plot.PALETTE["theory"],
            label="cross-view prediction", zorder=5)
+ax.scatter([v_max], [results["shuffled"]["acc"]], marker="v", s=60, color=plot.PALETTE["baseline"],
+           label="views 3..V shuffled", zorder=5)
 plot.reference_line(ax, raw_acc, "raw view 1 (16-d)", color=plot.PALETTE["baseline"], style=":")
+plot.reference_line(ax, results["untrained"]["acc"], "untrained encoder",
+                    color=plot.PALETTE["baseline"], style="--")
 plot.reference_line(ax, 1 / n_classes, "chance", color=plot.PALETTE["baseline"], style="-.")
 ax.set_ylim(0, 1.02)
 ax.set_xticks(vs)
@@ -439,10 +492,13 @@ ax.set_ylabel("class accuracy from view 1 (test)")
 ax.set_title("More views, better class")
 ax.legend(frameon=False, fontsize=7)
 ax = axes[0, 1]
-plot.measured_vs_theory(vs, r2_curve, theory=[1 / math.comb(v, 2) for v in vs],
-                        label="nuisance R² (CMC full)", theory_label="nuisance share 1/C(V,2)", ax=ax)
+plot.measured_vs_theory(vs, r2_curve, label="CMC full graph", ax=ax)
 ax.scatter([v_max], [results["predictive"]["r2_u"]], marker="X", s=80, color=plot.PALETTE["theory"],
            label="cross-view prediction", zorder=5)
+ax.scatter([v_max], [results["shuffled"]["r2_u"]], marker="v", s=60,
+           color=plot.PALETTE["baseline"], label="views 3..V shuffled", zorder=5)
+plot.reference_line(ax, results["untrained"]["r2_u"], "untrained encoder",
+                    color=plot.PALETTE["baseline"], style="--")
 ax.set_ylim(-0.05, 1.05)
 ax.set_xticks(vs)
 ax.set_xlabel("number of views V")
@@ -473,54 +529,95 @@ with torch.no_grad():
 # %% [markdown]
 # ## Claims
 #
-# Six claims, each measured above and asserted below.
+# Four claims, each measured above and asserted below, each beside a null: the same measurement
+# on a control that should fail it. Two controls are used. *Views $3..V$ shuffled across scenes*
+# is CMC trained on the same number of views, except that the added views come from other scenes:
+# they add as many loss terms but share nothing with views 1-2. *Untrained encoders*: every run
+# starts view 1's encoder from the same weights, so before training a difference between two
+# runs is zero. The ceiling of {prf:ref}`p38-thm-pair-ceiling` is not among the claims: it holds
+# for every encoder, so what it can check is the arithmetic of the bound, and that is a unit test
+# (`tests/test_losses_cmc.py`: an encoder that outputs the exact class certifies the batch's
+# class entropy, at most $\log K$).
 #
-# 1. **`P38.more-views`**: the class accuracy of view 1's representation rises from two views to
-#    $V$ views under the full graph. This is the paper's "more views, better representation". The
-#    gain is {glue:text}`P38.more-views:.3f`.
-# 2. **`P38.curve-rises`**: along the sweep, adding a view never costs more than 0.05 in
-#    accuracy. The smallest step measured here is {glue:text}`P38.curve-rises:.3f`; the
-#    tolerance covers probe noise at the saturated end of the curve.
-# 3. **`P38.core-view-more-views`**: the same holds for the core-view objective (the paper finds
-#    both graphs improve with more views): gain {glue:text}`P38.core-view-more-views:.3f`.
-# 4. **`P38.nuisance-dropped`**: the mechanism. The nuisance shared by views 1-2 is linearly
-#    decodable from the two-view representation and no longer from the $V$-view one: the drop in
-#    $R^2$ is {glue:text}`P38.nuisance-dropped:.3f`.
-# 5. **`P38.contrastive-beats-predictive`**: with the same views, encoder and bottleneck, CMC
-#    beats cross-view prediction by {glue:text}`P38.contrastive-beats-predictive:.3f` in class
-#    accuracy.
-# 6. **`P38.pair-ceiling`** ({prf:ref}`p38-thm-pair-ceiling`): no pair that shares only the
-#    class certifies more than $\log K$ nats. The largest is
-#    {glue:text}`P38.pair-ceiling:.3f`. This holds for any encoder; the slack 0.05 nats covers
-#    the sampling error of the held-out estimate (8 batches at ci scale).
+# 1. **`P38.more-views`** (reproduction of the paper's "more views, better representation"):
+#    view 1's class accuracy with $V$ views (full graph) exceeds the two-view one by at least
+#    0.35. Seeds 0-4: {glue:text}`P38.more-views.seeds-0-4` (5-9:
+#    {glue:text}`P38.more-views.seeds-5-9`); with views $3..V$ shuffled:
+#    {glue:text}`P38.more-views.null-range`.
+# 2. **`P38.core-view-more-views`** (reproduction): the core-view objective with $V$ views also
+#    beats two views, by at least 0.25. Seeds 0-4: {glue:text}`P38.core-view-more-views.seeds-0-4`
+#    (5-9: {glue:text}`P38.core-view-more-views.seeds-5-9`).
+# 3. **`P38.nuisance-dropped`** (observation, the mechanism of {prf:ref}`p38-cor-counting`):
+#    added views that share the class push the nuisance out of view 1's representation. Adding
+#    loss terms alone already lowers its $R^2$ (the shuffled control keeps
+#    {glue:text}`P38.shuffled-r2:.2f`, the two-view model {glue:text}`P38.two-view-r2:.2f` in this
+#    run), so the claim compares with that control: the nuisance $R^2$ of the $V$-view model is at
+#    least 0.1 below the shuffled control's. Seeds 0-4: {glue:text}`P38.nuisance-dropped.seeds-0-4`
+#    (5-9: {glue:text}`P38.nuisance-dropped.seeds-5-9`).
+# 4. **`P38.contrastive-beats-predictive`** (reproduction, under its condition): when the nuisance
+#    moves the observations more than the class does ($s_u=3$ against $s_\mu=1.5$), CMC beats
+#    cross-view prediction with the same views, encoder and bottleneck by at least 0.15 in class
+#    accuracy. Seeds 0-4: {glue:text}`P38.contrastive-beats-predictive.seeds-0-4` (5-9:
+#    {glue:text}`P38.contrastive-beats-predictive.seeds-5-9`). Without the condition the claim
+#    is not made: the ablation above lowers $s_u$ to the class's amplitude and the lead shrinks.
 #
-# The thresholds of claims 1, 3, 4 and 5 were calibrated at ci scale over seeds 0-4. The
-# smallest values measured were: gain 0.59 (full graph) and 0.43 (core view), $R^2$ drop 0.52,
-# contrastive minus predictive 0.25 (the largest were 0.70, 0.68, 0.66 and 0.44). We assert
-# about 60% of each minimum, so a claim fails only if the effect largely disappears, not when a
-# seed is unlucky. The smallest step of the curve was 0.02 (claim 2), and the largest
-# class-only pair certified 1.49 nats (claim 6).
+# **Not reproduced: `P38.curve-rises`.** The paper's curve rises with every view added. Here
+# the first added view brings almost all of the gain and the curve then flattens near the best
+# accuracy view 1 allows. We asserted a gain of at least 0.005 per step (about one standard error
+# of a test accuracy near the top of the curve), which held on seeds 0-4; on held-out seed 8 the
+# last step was zero. So "every view helps" is recorded as not reproduced at this scale: the
+# smallest step was {glue:text}`P38.curve-rises.seeds-0-4` on seeds 0-4 and
+# {glue:text}`P38.curve-rises.seeds-5-9` on seeds 5-9. (The earlier version of this claim
+# asked only that no step *drop* by more than 0.05, which a flat curve passes.)
+#
+# The thresholds were chosen on seeds 0-4 and confirmed on seeds 5-9. So was one
+# hyper-parameter: the temperature $\tau=0.2$ (the official code uses 0.07) was picked because,
+# with it, the claims were stable across seeds 0-4, and a sharper temperature made the 3- and
+# 4-view runs less stable on those seeds.
 
 # %%
 v2, vm = results["full-2"], results[f"full-{v_max}"]
-claims.check("P38.more-views", vm["acc"] - v2["acc"], lower=0.35,
+shuffled, untrained_r = results["shuffled"], results["untrained"]
+# Every run starts view 1's encoder from the same weights (one seed), so on the untrained null
+# a difference between two runs measures exactly zero.
+untrained_gap = untrained_r["acc"] - untrained_r["acc"]
+runtime.glue("P38.shuffled-r2", shuffled["r2_u"])
+runtime.glue("P38.two-view-r2", v2["r2_u"])
+claims.check("P38.more-views", vm["acc"] - v2["acc"], kind="reproduction", lower=0.35,
+             null=shuffled["acc"] - v2["acc"], null_name="views 3..V shuffled across scenes",
              statement="learning from more views improves the representation: view 1's class "
-                       "accuracy with V views (full graph) exceeds the two-view one")
-claims.check("P38.curve-rises", np.diff(acc_curve).min(), lower=-0.05,
-             statement="the representation improves as views are added: accuracy does not drop "
-                       "when a view is added")
-claims.check("P38.core-view-more-views", results["core"]["acc"] - v2["acc"], lower=0.25,
-             statement="the core-view objective also improves with more views")
-claims.check("P38.nuisance-dropped", v2["r2_u"] - vm["r2_u"], lower=0.30,
-             statement="information shared by only two views (the nuisance) is kept by the "
-                       "two-view representation and dropped when more views are contrasted")
-claims.check("P38.contrastive-beats-predictive", vm["acc"] - results["predictive"]["acc"], lower=0.15,
-             statement="the contrastive objective outperforms cross-view prediction with the same "
-                       "views and encoder")
-claims.check("P38.pair-ceiling", max_class_pair, upper=log_k, tol=0.05,
-             statement="a pair of views can certify (InfoNCE bound) at most the information the "
-                       "two views share: log K nats for pairs that share only the class")
+                       f"accuracy with V = {v_max} views (full graph) exceeds the two-view one, "
+                       "when the added views share the class with views 1-2")
+claims.not_reproduced("P38.curve-rises", measured=np.diff(acc_curve).min(),
+                      expected="> 0 at every step (the paper's accuracy rises with each view)",
+                      statement="the representation improves with every view added: each step of "
+                                "view 1's class-accuracy curve (full graph, V = 2, 3, ...) is a "
+                                "gain",
+                      why="the first added view brings almost all of the gain; from V = 3 on the "
+                          "curve is near the best accuracy view 1 allows and a step can be zero")
+claims.check("P38.core-view-more-views", results["core"]["acc"] - v2["acc"], kind="reproduction",
+             lower=0.25, null=untrained_gap, null_name="untrained encoders",
+             statement="the core-view objective also improves with more views: view 1's class "
+                       f"accuracy with V = {v_max} views (core view 1) exceeds the two-view one")
+claims.check("P38.nuisance-dropped", shuffled["r2_u"] - vm["r2_u"], kind="observation",
+             lower=0.1, null=untrained_r["r2_u"] - untrained_r["r2_u"],
+             null_name="untrained encoders",
+             statement="information shared by only two views (the nuisance) leaves view 1's "
+                       "representation when views that share the class are added: its R^2 with "
+                       f"V = {v_max} views is below that of the same model trained with views "
+                       "3..V shuffled across scenes")
+claims.check("P38.contrastive-beats-predictive", vm["acc"] - results["predictive"]["acc"],
+             kind="reproduction", lower=0.15, null=untrained_gap, null_name="untrained encoders",
+             statement="when the nuisance shared by views 1-2 moves the observations more than "
+                       "the class does (s_u = 3 against s_mu = 1.5), the contrastive objective "
+                       "outperforms cross-view prediction with the same views, encoder and "
+                       "bottleneck (view 1's class accuracy)")
 claims.summary("P38")
+
+# %%
+for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
+            "P38.nuisance-dropped", "P38.contrastive-beats-predictive"]:
+    claims.glue_calibration(cid, fmt=".3f")
 
 # %% [markdown]
 # ## What the toy scale cannot show
@@ -531,26 +628,25 @@ claims.summary("P38")
 #   shared-by-all factor is known. We reproduce the mechanism, not the numbers.
 # * **Memory bank and NCE.** The paper draws 4,096 to 16,384 negatives from a memory bank and
 #   uses an NCE approximation of the softmax (later a full softmax). We use the $N-1=255$
-#   in-batch negatives and the exact softmax. With a 3-dimensional embedding at $\tau=0.2$,
-#   the number of negatives is not the bottleneck. We use $\tau=0.2$ rather than the code's
-#   0.07 because a 2-sphere is a small space: a sharper temperature made the 3- and 4-view runs
-#   less stable across seeds in our calibration.
+#   in-batch negatives and the exact softmax, at $\tau=0.2$ (chosen on seeds 0-4, see the
+#   claims). How the results depend on the number of negatives was not measured here.
 # * **Capacity is the lever.** The gains above need an embedding too small to keep everything
 #   the pairs share (3 dimensions). With a wide embedding the two-view model keeps the class
-#   *and* the nuisance, and the gap closes (exercise 2). The paper's encoders are large, but
-#   their 128-dimensional normalised heads and finite training play the same role.
+#   *and* the nuisance, and the gap closes (exercise 2). The paper's encoders are large and
+#   their heads 128-dimensional; whether its gains from more views come from a capacity limit
+#   of this kind is a question this toy cannot answer.
 # * **Prediction loses by design here.** {prf:ref}`p38-prop-predictive` says the predictor
 #   follows amplitude. In our ablation, with the nuisance as loud as the class
-#   ($s_u=$ {glue:text}`P38.ablation-scale:.1f`), CMC's lead shrinks to
-#   {glue:text}`P38.ablation-gap:.3f`. The paper's explanation of why its predictive baselines
+#   ($s_u=$ {glue:text}`P38.ablation-scale:.1f`), CMC's lead is
+#   {glue:text}`P38.ablation-gap:.3f` in this run, against
+#   {glue:text}`P38.contrastive-beats-predictive:.3f` with the loud nuisance. The paper's explanation of why its predictive baselines
 #   lose on images is of the same family: a loss measured in the output space treats every
 #   output dimension alike and so weighs low-level detail. Our toy makes one such mechanism
 #   explicit; it does not show how large the effect is on images.
 # * **Full scale** (`REPTUTOR_SCALE=full`, for a GPU): 16 times more scenes, up to 6 views,
-#   wider encoders with the same 3-dimensional embedding, batch 1,024 and 8,000 steps. The
-#   claims are meant to hold there with the same thresholds, and the accuracy curve extends to
-#   $V=6$. The full configuration has not been run: the thresholds were calibrated at ci scale
-#   only.
+#   wider encoders with the same 3-dimensional embedding, batch 1,024 and 8,000 steps, and the
+#   accuracy curve extends to $V=6$. The full configuration has not been run, so nothing is
+#   known about whether the claims hold there; the thresholds were calibrated at ci scale only.
 
 # %% [markdown]
 # (p38-exercises)=
@@ -588,13 +684,14 @@ claims.summary("P38")
 # ```{solution} ex-p38-2
 # :class: dropdown
 #
-# With 16 dimensions nothing has to be given up. In our runs (seeds 0 and 1) the two-view model
-# reached a class accuracy of 0.81, and the gain of `P38.more-views` fell to 0.06-0.07, about a
-# tenth of its ci value. The nuisance stays in *every* representation: its $R^2$ was 0.87-0.88
-# with two views and 0.86-0.87 with four, so `P38.nuisance-dropped` falls to about 0.01. The
-# predictor caught up too (a gap of 0.004-0.015). Keeping $u$ is still rewarded by one pair, and
-# with room to spare it no longer costs the class anything. The more-views effect is a statement
-# about what a *compact* representation keeps, the "otherwise compact" of the paper's abstract.
+# With 16 dimensions nothing has to be given up: the two-view model can keep the class *and* the
+# nuisance. Expect its class accuracy to rise close to the $V$-view model's, so that the gain
+# of `P38.more-views` shrinks to a small fraction of its ci value, and the nuisance $R^2$ to
+# stay high in every representation, with or without the added views. Keeping $u$ is still
+# rewarded by one pair, but with room to spare it no longer costs the class anything. The
+# more-views effect is a statement about what a *compact* representation keeps, the "otherwise
+# compact" of the paper's abstract. (The book does not run this ablation at ci scale; measure it
+# on a few seeds before trusting the direction of each change.)
 # ```
 #
 # ```{exercise}
@@ -623,7 +720,7 @@ claims.summary("P38")
 # :label: ex-p38-4
 #
 # Break the library on purpose: in `reptutor/losses/cmc.py` make `cmc_terms` keep only the
-# first pair of the graph. Which claims fail, and why does `P38.pair-ceiling` still pass?
+# first pair of the graph. Which claims fail?
 # ```
 #
 # ```{solution} ex-p38-4
@@ -631,16 +728,13 @@ claims.summary("P38")
 #
 # The from-scratch cell fails first: `assert_close` sees the library sum one pair where the
 # plain-torch version sums six. The unit tests against the loop reference fail too. With that
-# cell skipped, every "$V$-view" model is a two-view model trained on the pair $(1,2)$ only. We
-# measured gains of exactly 0 for `P38.more-views`, `P38.core-view-more-views` and
-# `P38.nuisance-dropped`, and CMC now *loses* to prediction (`P38.contrastive-beats-predictive`
-# is negative). `P38.curve-rises` passes, since a flat curve does not fall. `P38.pair-ceiling`
-# fails only because the evaluation also uses `cmc_terms`, so the other pairs have no estimate
-# (NaN), and the check refuses a non-finite value. Computed with `info_nce_loss` directly, the
-# pair of untrained views 3 and 4 gives a negative "bound" (between -2.1 and -0.9 nats in our
-# checks), which passes. The ceiling is a
-# theorem about *every* encoder, so it cannot detect a broken objective. It checks that the
-# estimate is computed correctly.
+# cell skipped, every "$V$-view" model is a two-view model trained on the pair $(1,2)$ only, from
+# the same weights and on the same batches. The full-graph, core-view and shuffled models are
+# then one and the same model, so `P38.more-views`, `P38.core-view-more-views` and
+# `P38.nuisance-dropped` all measure exactly 0 and fail, and the not-reproduced record
+# `P38.curve-rises` reads a flat curve. CMC is now a two-view model against a predictor that
+# still uses all views, and `P38.contrastive-beats-predictive` fails too. The evaluation of the
+# pair bounds also goes through `cmc_terms`, so the heatmap is left with missing pairs.
 # ```
 #
 # ## References

@@ -39,11 +39,14 @@
 #
 # * the three critic-based estimators computed from one $K\times K$ critic matrix, what each one
 #   bounds, and why JSD and DV share the same optimal critic;
-# * their bias and variance on Gaussians with a known MI: InfoNCE saturates at $\log K$, DV does
-#   not but its batch estimate is noisy and biased upwards, JSD ranks dependence without measuring
-#   it in nats;
-# * the global and local DIM objectives, and a procedural dataset where the local one wins (and
-#   one where it does not);
+# * how noisy the batch DV estimate is: its spread at the optimal critic, in closed form to first
+#   order, and the point ($e^{2I}\approx K^2$) where that formula and the estimate break down.
+#   The InfoNCE side of the story, its $\log K$ ceiling, is chapter {doc}`01_infonce_demi`'s and
+#   is not repeated here;
+# * why the JSD objective does not depend on the number of negatives while InfoNCE does, and what
+#   that does to critics trained with small batches;
+# * the global and local DIM objectives (which pairs each one scores), a procedural dataset where
+#   the local one wins, and one where the paper's ordering does not reproduce;
 # * adversarial prior matching, the third term of the DIM objective.
 #
 # **Prerequisites.** {doc}`01_infonce_demi` (InfoNCE and its $\log K$ ceiling); KL divergence
@@ -58,11 +61,14 @@ if "google.colab" in sys.modules:
                     "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
 
 # %%
+import copy
 import math
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import nn
 
 from reptutor import claims, plot, runtime
@@ -78,15 +84,18 @@ seed = runtime.seed_everything(0)
 dev = runtime.device()
 cfg = runtime.pick(
     ci=dict(dim=10, K=128, mi_grid=[0.5, 1, 2, 4, 6, 8, 10, 12], batches=64,  # estimator sweep
+            spread_batches=256,                      # batches where the first-order spread holds
             mi=8.0, critic_steps=500, critic_hidden=[128], critic_out=32, critic_lr=5e-4,
+            small_batches=[4, 16],                   # batch sizes of the negatives sweep (and K)
             image_size=16, radius=(2.5, 4.5), n_train=2000, n_test=1000,       # DIM on images
             dim_steps=300, dim_batch=64, dim_lr=1e-3, channels=(16, 32, 32), enc_hidden=128,
             code_dim=32, critic_width=128, embed_dim=64,
             prior_in=4, prior_code=2, prior_steps=300, prior_batch=256, prior_hidden=64,
             prior_gamma=1.0, prior_lr=1e-3, disc_lr=5e-3),
     full=dict(dim=20, K=512, mi_grid=[1, 2, 4, 8, 12, 16, 20, 25], batches=200,
+              spread_batches=1000,
               mi=16.0, critic_steps=5000, critic_hidden=[512, 512], critic_out=128,
-              critic_lr=5e-4,
+              critic_lr=5e-4, small_batches=[4, 16, 64],
               image_size=32, radius=(4.0, 9.0), n_train=50000, n_test=10000,
               dim_steps=20000, dim_batch=256, dim_lr=1e-4, channels=(64, 128, 256),
               enc_hidden=1024, code_dim=64, critic_width=512, embed_dim=512,
@@ -96,7 +105,7 @@ cfg = runtime.pick(
 K = cfg["K"]
 log_k = math.log(K)
 plot.set_theme()
-runtime.glue("P28.logK", log_k)
+runtime.glue("P28.log-k", log_k)
 runtime.glue("P28.mi", cfg["mi"])
 print(f"seed={seed} device={dev} scale={runtime.scale()} K={K} log K={log_k:.3f}")
 
@@ -156,7 +165,7 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} K={K} log K={log_k:.3f}
 # 0, and the expectation is a lower bound by the Nguyen-Wainwright-Jordan argument.
 # ```
 #
-# Three consequences drive everything below.
+# Four consequences drive everything below.
 #
 # * **JSD and DV want the same critic.** The JSD optimum is the pointwise mutual information
 #   $\log\frac{p(x,y)}{p(x)p(y)}$, with no free constant, and that is an optimal DV critic. So a
@@ -166,13 +175,60 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} K={K} log K={log_k:.3f}
 #   JSD: it cares about maximizing MI, not about its value (their Sec. 3.1, after
 #   {cite}`nowozin2016fgan`).
 # * **InfoNCE cannot see more than $\log K$** nats, whatever the critic
-#   ({cite}`oord2018representation`, {cite}`mcallester2020formal`).
+#   ({cite}`oord2018representation`, {cite}`mcallester2020formal`; proved in
+#   {prf:ref}`p07-thm-infonce`).
+# * **The number of negatives matters to InfoNCE, not to JSD.** The negative term of
+#   $\hat I_{\mathrm{JSD}}$ is a plain average of $\operatorname{sp}(T)$ over draws of $Q$: its
+#   expectation is $\mathbb E_Q[\operatorname{sp}(T)]$ whether a row holds one negative or
+#   $K-1$. Fewer negatives make the estimate noisier; the objective and its optimum stay the same.
+#   InfoNCE with $N$ candidates has the same optimal critic for every $N$ (up to a function of
+#   $y$), but its value is capped at $\log N$: with $N=4$ a critic that merely tells the positive
+#   from three random candidates has already earned most of the $\log 4$ nats there are, and the
+#   objective has little left to ask for.
 # * **The batch DV is not a lower bound.** The log of an empirical mean is biased downwards
 #   (Jensen), so $\hat I_{\mathrm{DV}}(F)$ is biased *upwards*. The average it takes,
 #   $e^{T}$ under $Q$, is heavy-tailed: at the optimal critic its relative variance is
 #   $\chi^2(P\,\|\,Q)=\mathbb E_Q[(dP/dQ)^2]-1$, which for the Gaussians below equals
-#   $e^{2I}-1$ exactly (Mehler's formula, see the exercises). With $K(K-1)$ negatives the
-#   average only settles once $K^2\gg e^{2I}$ {cite}`poole2019variational,mcallester2020formal`.
+#   $e^{2I}-1$ exactly (Mehler's formula, see the exercises). The variance of such estimators
+#   grows exponentially with the true MI {cite}`song2020understanding`; with $K(K-1)$ negatives
+#   the average only settles once $K^2\gg e^{2I}$
+#   {cite}`poole2019variational,mcallester2020formal`. The next result makes this exact to first
+#   order.
+#
+# ```{prf:proposition} The spread of the batch DV estimate at the optimal critic
+# :label: p28-prop-dv-spread
+#
+# Let $x,y\in\mathbb R^D$ have $D$ independent coordinate pairs of correlation $\rho$, so that
+# $I=-\frac D2\log(1-\rho^2)$, and evaluate $\hat I_{\mathrm{DV}}=A-\log B$ at the optimal critic
+# $T^\star$, with $A=\frac1K\sum_iT^\star(x_i,y_i)$ and
+# $B=\frac{1}{K(K-1)}\sum_{i\ne j}e^{T^\star(x_j,y_i)}$. Then $\mathbb E A=I$, $\mathbb E B=1$,
+# $\operatorname{Cov}(A,B)=0$ and
+#
+# $$
+# \operatorname{Var}A=\frac{D\rho^2}{K},\qquad
+# \operatorname{Var}B=\frac{(1-\rho^2)^{-D}+(1-\rho^4)^{-D}-2}{K(K-1)} .
+# $$
+#
+# To first order in $B-1$ (the delta method, accurate while $\operatorname{Var}B\ll1$, i.e.
+# $e^{2I}\ll K^2$), $\operatorname{sd}(\hat I_{\mathrm{DV}})\approx
+# \sqrt{\operatorname{Var}A+\operatorname{Var}B}$.
+# ```
+#
+# ```{prf:proof}
+# Per coordinate, $T^\star=c-a(x^2+y^2)+bxy$ with $b=\rho/(1-\rho^2)$ and $a=\rho b/2$. Under $P$,
+# $\operatorname{Var}(x^2)=2$, $\operatorname{Cov}(x^2,y^2)=2\rho^2$,
+# $\operatorname{Var}(xy)=1+\rho^2$ and $\operatorname{Cov}(x^2,xy)=2\rho$, which give
+# $\operatorname{Var}T^\star=b^2(1-\rho^2)^2=\rho^2$; the $K$ diagonal terms are independent.
+# Write $h=e^{T^\star}=dP/dQ$. For $j\ne i$, $\mathbb E[h(x_j,y_i)\mid x_i,y_i]=
+# \int p(x_j)\,\frac{p(x_j,y_i)}{p(x_j)p(y_i)}\,dx_j=1$, and likewise given sample $j$. So two
+# terms of $B$ that share one sample are uncorrelated, and so is every term of $B$ with every
+# term of $A$. What remains are the $K(K-1)$ variances $\operatorname{Var}_Qh=\chi^2=e^{2I}-1$
+# and the $K(K-1)$ covariances of $h(x_j,y_i)$ with $h(x_i,y_j)$. Integrating out $x_i$ and $x_j$,
+# $\mathbb E[h(x_j,y_i)h(x_i,y_j)]=\int r(y,y')^2/(p(y)p(y'))$, where $r$ is the law of two $y$'s
+# drawn from one shared $x$: correlation $\rho^2$ per coordinate, hence the value
+# $(1-\rho^4)^{-D}$ by the same computation as $\chi^2$. Finally
+# $\hat I_{\mathrm{DV}}=A-\log B\approx A-(B-1)$.
+# ```
 
 # %% [markdown]
 # ## From scratch
@@ -200,132 +256,196 @@ print(f"random critic: JSD = {jsd(scores):.3f} (<= 0), DV = {dv(scores):.3f}, "
       f"InfoNCE = {infonce(scores):.3f} (<= log K = {log_k:.3f})")
 
 # %% [markdown]
-# ## Experiment 1: the estimators at the optimal critic
+# ## Experiment 1: DV and JSD at the optimal critic
 #
 # `CorrelatedGaussian(D, mi=I)` draws $x\sim\mathcal N(0,I_D)$ and
 # $y=\rho x+\sqrt{1-\rho^2}\,\xi$, with $I(X;Y)=-\frac D2\log(1-\rho^2)$ and the optimal critic
 # $T^\star=\log p(y\mid x)/p(y)$ in closed form (`score_matrix`). With the critic fixed at the
-# truth, whatever we see is the estimators' own bias and variance, not a training failure. For each
-# true MI we evaluate the three estimators on fresh batches of $K$ pairs.
+# truth, whatever we see is the estimators' own bias and spread, not a training failure. For each
+# true MI we evaluate DV and JSD on fresh batches of $K$ pairs. (Chapter {doc}`01_infonce_demi`
+# runs the same sweep for InfoNCE, which bends onto $\log K$; we do not repeat it.) Where
+# {prf:ref}`p28-prop-dv-spread` should hold, $e^{2I}\le K^2/100$, we draw more batches so that
+# the measured spread is precise to a few per cent.
 
 # %%
 gen = runtime.generator(seed + 1, dev)
 grid = np.array(cfg["mi_grid"], dtype=float)
-sweep = {name: np.zeros((len(grid), cfg["batches"])) for name in ("jsd", "dv", "infonce")}
-for a, mi in enumerate(grid):
+
+
+def first_order_sd(mi, d=cfg["dim"], k=K):
+    """sd of the batch DV at the optimal critic, to first order (p28-prop-dv-spread)."""
+    r2 = 1 - math.exp(-2 * mi / d)  # rho^2 of each coordinate
+    var_b = ((1 - r2) ** -d + (1 - r2**2) ** -d - 2) / (k * (k - 1))
+    return math.sqrt(d * r2 / k + var_b)
+
+
+first_order = np.exp(2 * grid) <= K**2 / 100  # where the delta method should be accurate
+dv_batches, jsd_batches = [], []
+for mi, precise in zip(grid, first_order):
     gauss = CorrelatedGaussian(cfg["dim"], mi=float(mi))
-    for b in range(cfg["batches"]):
-        x, y = gauss.sample(K, gen, dtype=torch.float64)  # float64: JSD nears 0 at large MI
-        f = gauss.score_matrix(x, y).T  # (K, K) F_ij = T*(x_j, y_i): anchors y_i in rows
-        for name, estimator in (("jsd", jsd), ("dv", dv), ("infonce", infonce)):
-            sweep[name][a, b] = estimator(f).item()
-mean = {name: v.mean(1) for name, v in sweep.items()}
-std = {name: v.std(1) for name, v in sweep.items()}
+    n = cfg["spread_batches"] if precise else cfg["batches"]
+    x, y = gauss.sample(n * K, gen, dtype=torch.float64)  # float64: JSD nears 0 at large MI
+    f = torch.stack([gauss.score_matrix(xb, yb).T for xb, yb in
+                     zip(x.view(n, K, -1), y.view(n, K, -1))])  # (n, K, K), F_ij = T*(x_j, y_i)
+    dv_batches.append(np.array([dv(fb).item() for fb in f]))
+    jsd_batches.append(jsd(f[: cfg["batches"]], reduction="none").mean(-1).cpu().numpy())
+dv_mean, dv_sd = (np.array([fn(v) for v in dv_batches]) for fn in (np.mean, partial(np.std, ddof=1)))
+jsd_mean, jsd_sd = (np.array([fn(v) for v in jsd_batches]) for fn in (np.mean, np.std))
 for a, mi in enumerate(grid):
-    print(f"I = {mi:5.1f}: DV {mean['dv'][a]:6.3f} ± {std['dv'][a]:.3f}   "
-          f"InfoNCE {mean['infonce'][a]:6.3f} ± {std['infonce'][a]:.3f}   "
-          f"JSD {mean['jsd'][a]:7.4f} ± {std['jsd'][a]:.4f}")
+    print(f"I = {mi:5.1f}: DV {dv_mean[a]:6.3f} ± {dv_sd[a]:.3f} (first order ± "
+          f"{first_order_sd(mi):.3f})   JSD {jsd_mean[a]:7.4f} ± {jsd_sd[a]:.4f}")
+runtime.glue("P28.dv-bias-top", dv_mean[-1] - grid[-1])
+runtime.glue("P28.mi-top", grid[-1])
 
 # %% [markdown]
-# Left: DV follows the identity line (it is tight at the optimal critic) until $e^{2I}$ dwarfs the
-# number of negatives; from there its batches scatter widely and their mean drifts *above* the
-# truth. InfoNCE has a tiny spread but bends onto its ceiling $\log K$. Right: JSD rises
-# monotonically from $-2\log2$ towards 0 and flattens long before the MI stops growing. It
-# orders the distributions correctly but its value is not a number of nats.
+# Left: DV follows the identity line, through $\log K$ and beyond: nothing caps it. Middle: its
+# spread. For small $I$ the measured spread sits on the first-order formula of
+# {prf:ref}`p28-prop-dv-spread`; the formula explodes as $e^{I}/K$ once $e^{2I}$ nears $K^2$
+# (dotted line). The measured spread grows far more slowly there, but that is no comfort: the
+# batches simply miss the rare, huge values of $e^{T}$ that make up the mean of $B$, so the
+# logarithm of their average comes out too small and the estimate too large. At
+# $I=$ {glue:text}`P28.mi-top:.0f` the mean over batches sits
+# {glue:text}`P28.dv-bias-top:.2f` nats *above* the truth: the batch DV is not a lower bound.
+# Right: JSD rises monotonically from $-2\log2$ towards 0 and flattens long before the MI stops
+# growing. It orders the distributions correctly but its value is not a number of nats.
 
 # %%
-fig, axes = plot.subplots(2, width=5.0, height=3.8)
+fig, axes = plot.subplots(3, width=4.2, height=3.6)
 ax = axes[0, 0]
 ax.plot(grid, grid, color=plot.PALETTE["baseline"], linestyle=":", label="true MI")
 plot.reference_line(ax, log_k, f"log K = {log_k:.2f}")
-ax.errorbar(grid, mean["dv"], yerr=std["dv"], marker="o", capsize=3, label="DV (± 1 sd)")
-ax.errorbar(grid, mean["infonce"], yerr=std["infonce"], marker="s", capsize=3,
-            label="InfoNCE (± 1 sd)")
+ax.errorbar(grid, dv_mean, yerr=dv_sd, marker="o", capsize=3, label="DV (± 1 sd)")
 ax.set_xlabel("true MI (nats)")
 ax.set_ylabel("estimate (nats)")
-ax.set_title("Optimal critic: DV and InfoNCE")
+ax.set_title("DV at the optimal critic")
 ax.legend(frameon=False, fontsize=8)
 ax = axes[0, 1]
-plot.measured_vs_theory(grid, mean["jsd"], spread=std["jsd"], theory=0.0,
+fine = np.linspace(grid[0], grid[-1], 200)
+ax.semilogy(fine, [first_order_sd(mi) for mi in fine], color=plot.PALETTE["theory"],
+            linestyle="--", label="first order (Prop.)")
+ax.semilogy(grid, dv_sd, "o", color=plot.PALETTE["measured"], label="measured sd of DV")
+ax.axvline(math.log(K), color=plot.PALETTE["baseline"], linestyle=":", label=r"$e^{2I}=K^2$")
+ax.axvspan(math.log(K / 10), grid[-1], color=plot.PALETTE["baseline"], alpha=0.12,
+           label=r"$e^{2I}>K^2/100$")
+ax.set_ylim(0.5 * dv_sd.min(), 20 * dv_sd.max())
+ax.set_xlabel("true MI (nats)")
+ax.set_ylabel("batch-to-batch sd (nats)")
+ax.set_title("DV's spread against I")
+ax.legend(frameon=False, fontsize=8)
+ax = axes[0, 2]
+plot.measured_vs_theory(grid, jsd_mean, spread=jsd_sd, theory=0.0,
                         label="JSD (± 1 sd)", theory_label="ceiling 0", ax=ax)
 plot.reference_line(ax, -2 * math.log(2), "independence: -2 log 2",
                     color=plot.PALETTE["baseline"], style=":")
 ax.set_xlabel("true MI (nats)")
 ax.set_ylabel("JSD objective")
-ax.set_title("Optimal critic: JSD")
+ax.set_title("JSD at the optimal critic")
 ax.legend(frameon=False, fontsize=8)
 
 # %% [markdown]
-# ## Experiment 2: trained critics
+# ## Experiment 2: trained critics and the number of negatives
 #
-# Now the critics are learned. At $I=$ {glue:text}`P28.mi:.0f` nats, well above
-# $\log K=$ {glue:text}`P28.logK:.2f`, we train three separable critics
-# $T(x,y)=g(x)^\top h(y)$ on the same fresh batches, one per objective (their sum is minimized,
-# which trains each on its own objective). Then each trained critic is evaluated on new batches;
-# the JSD-trained critic is also read through DV and InfoNCE.
+# Now the critics are learned, at $I=$ {glue:text}`P28.mi:.0f` nats, well above
+# $\log K=$ {glue:text}`P28.log-k:.2f`. A separable critic $T(x,y)=g(x)^\top h(y)$ is a pair of
+# encoders. The paper's comparison of estimators inside DIM reports that InfoNCE gives the best
+# representations when there are many negatives but degrades as they become few, while JSD
+# hardly changes. We train critics with the JSD and with the InfoNCE objective at several
+# batch sizes $N$ (each positive then has $N-1$ negatives). All of them start from the same
+# weights and see the same stream of samples, the first $N$ pairs of each batch of $K$: only the
+# objective and $N$ differ. Each trained critic is then judged the same way, by InfoNCE on fresh
+# batches of $K$ candidates: how well it ranks the positive among $K$, a score that ignores any
+# per-anchor offset a critic may have. The JSD critic trained at $N=K$ is also read through DV.
 
 # %%
 gauss = CorrelatedGaussian(cfg["dim"], mi=cfg["mi"])
+sizes = sorted(set(cfg["small_batches"]) | {K})  # batch sizes N of the sweep
 torch.manual_seed(seed)
-critics = nn.ModuleDict({name: SeparableCritic(cfg["dim"], cfg["dim"], cfg["critic_hidden"],
-                                               cfg["critic_out"])
-                         for name in ("jsd", "dv", "infonce")}).to(dev)
-objectives = {"jsd": jsd, "dv": dv, "infonce": infonce}
+init = SeparableCritic(cfg["dim"], cfg["dim"], cfg["critic_hidden"], cfg["critic_out"]).to(dev)
+runs = {f"{name}-{n}": (name, n) for name in ("jsd", "infonce") for n in sizes}
+critics = nn.ModuleDict({key: copy.deepcopy(init) for key in runs})  # one start for all
+objectives = {"jsd": jsd, "infonce": infonce}
 g_train = runtime.generator(seed + 2, dev)
 
 
 def critic_objective(model, batch):
-    x, y = batch
-    values = {name: objectives[name](model[name](y, x)) for name in objectives}  # rows: y_i
+    x, y = batch  # K pairs; the critic of batch size N trains on the first N (anchors y_i in rows)
+    values = {key: objectives[name](model[key](y[:n], x[:n])) for key, (name, n) in runs.items()}
     return {"loss": -sum(values.values()), **values}
 
 
-hist = fit(critics, critic_objective, lambda step: gauss.sample(K, g_train),
-           steps=cfg["critic_steps"], lr=cfg["critic_lr"], desc="critics")
+fit(critics, critic_objective, lambda step: gauss.sample(K, g_train), steps=cfg["critic_steps"],
+    lr=cfg["critic_lr"], desc="critics")
 
 g_eval = runtime.generator(seed + 3, dev)
-reads = {"InfoNCE critic -> InfoNCE": ("infonce", infonce), "DV critic -> DV": ("dv", dv),
-         "JSD critic -> JSD": ("jsd", jsd), "JSD critic -> DV": ("jsd", dv),
-         "JSD critic -> InfoNCE": ("jsd", infonce)}
-trained = {label: [] for label in reads}
+ranked = {key: [] for key in [*runs, "untrained"]}  # InfoNCE read on K fresh candidates
+as_dv = {f"jsd-{K}": [], "untrained": []}  # read through DV
 with torch.no_grad():
     for _ in range(cfg["batches"]):
         x, y = gauss.sample(K, g_eval)
-        for label, (critic, estimator) in reads.items():
-            trained[label].append(estimator(critics[critic](y, x)).item())
-trained = {label: np.array(v) for label, v in trained.items()}
-for label, v in trained.items():
-    print(f"{label:>26}: {v.mean():7.3f} ± {v.std():.3f}")
-print(f"true MI {gauss.mi():.3f}, log K {log_k:.3f}")
+        for key, critic in [*critics.items(), ("untrained", init)]:
+            scores = critic(y, x)
+            ranked[key].append(infonce(scores).item())
+            if key in as_dv:
+                as_dv[key].append(dv(scores).item())
+ranked = {key: np.array(v) for key, v in ranked.items()}
+as_dv = {key: np.array(v) for key, v in as_dv.items()}
+for key, v in ranked.items():
+    print(f"{key:>12}: InfoNCE on K = {K}: {v.mean():6.3f} ± {v.std():.3f}")
+print(f"JSD critic (N = K) read through DV: {as_dv[f'jsd-{K}'].mean():.3f} "
+      f"(untrained {as_dv['untrained'].mean():.3f}); true MI {gauss.mi():.3f}, log K {log_k:.3f}")
+
+
+def negatives_gap(read):
+    """What InfoNCE loses from N = K to the smallest N, minus what JSD loses."""
+    n0 = sizes[0]
+    return (read[f"infonce-{K}"] - read[f"infonce-{n0}"]) - (read[f"jsd-{K}"] - read[f"jsd-{n0}"])
+
+
+gap = negatives_gap({key: v.mean() for key, v in ranked.items()})
+gap_untrained = negatives_gap({key: ranked["untrained"].mean() for key in runs})  # one start
+runtime.glue("P28.n-small", sizes[0])
+runtime.glue("P28.jsd-small", ranked[f"jsd-{sizes[0]}"].mean())
+runtime.glue("P28.infonce-small", ranked[f"infonce-{sizes[0]}"].mean())
+runtime.glue("P28.jsd-large", ranked[f"jsd-{K}"].mean())
+runtime.glue("P28.infonce-large", ranked[f"infonce-{K}"].mean())
 
 # %%
 fig, axes = plot.subplots(2, width=5.0, height=3.8)
 ax = axes[0, 0]
-for name, color in zip(("infonce", "dv"), ("#1f77b4", "#ff7f0e")):
-    ax.plot(hist.step, hist[name], color=color, alpha=0.8, label=f"{name} (training batch)")
-ax.axhline(gauss.mi(), color=plot.PALETTE["baseline"], linestyle=":", label="true MI")
-plot.reference_line(ax, log_k, "log K")
-ax.set_ylim(-1, gauss.mi() + 2)
-ax.set_xlabel("step")
-ax.set_ylabel("nats")
-ax.set_title("Training the critics")
+for name, marker in (("jsd", "o"), ("infonce", "s")):
+    means = [ranked[f"{name}-{n}"].mean() for n in sizes]
+    sds = [ranked[f"{name}-{n}"].std() for n in sizes]
+    ax.errorbar(sizes, means, yerr=sds, marker=marker, capsize=3,
+                label=f"trained with {'JSD' if name == 'jsd' else 'InfoNCE'}")
+plot.reference_line(ax, log_k, "log K (read-out ceiling)")
+ax.set_ylim(min(v.mean() for key, v in ranked.items() if key != "untrained") - 0.3, log_k + 0.1)
+ax.set_xscale("log", base=2)
+ax.set_xticks(sizes, [str(n) for n in sizes])
+ax.set_xlabel("training batch size N (N - 1 negatives)")
+ax.set_ylabel(f"InfoNCE on K = {K} fresh candidates")
+ax.set_title("Few negatives: JSD against InfoNCE")
 ax.legend(frameon=False, fontsize=8)
 ax = axes[0, 1]
-labels = [label for label in trained if not label.endswith("-> JSD")]
-ax.barh(labels, [trained[label].mean() for label in labels],
-        xerr=[trained[label].std() for label in labels], color=plot.PALETTE["measured"])
+reads = {"JSD critic -> DV": as_dv[f"jsd-{K}"], "JSD critic -> InfoNCE": ranked[f"jsd-{K}"],
+         "InfoNCE critic -> InfoNCE": ranked[f"infonce-{K}"],
+         "untrained -> DV": as_dv["untrained"]}
+ax.barh(list(reads), [v.mean() for v in reads.values()], xerr=[v.std() for v in reads.values()],
+        color=plot.PALETTE["measured"])
 ax.axvline(gauss.mi(), color=plot.PALETTE["baseline"], linestyle=":", label="true MI")
 ax.axvline(log_k, color=plot.PALETTE["theory"], linestyle="--", label="log K")
 ax.set_xlabel("estimate on fresh batches (nats)")
-ax.set_title("Trained critics, read by each estimator")
+ax.set_title(f"Critics trained at N = K = {K}")
 ax.legend(frameon=False, fontsize=8)
 
 # %% [markdown]
-# The trained InfoNCE critic sits just under $\log K$. DV goes past the ceiling but stays below
-# the truth (a finite critic trained for a few hundred steps), and its fresh-batch values scatter
-# far more. The JSD-trained critic, read through DV, certifies about as much as the DV-trained
-# one: it has learned (an approximation of) the log density ratio, as
-# {prf:ref}`p28-thm-estimators` predicts.
+# Left: with $N=K$ both critics rank the positive about equally well, InfoNCE slightly better
+# (here {glue:text}`P28.infonce-large:.2f` against {glue:text}`P28.jsd-large:.2f` nats). At
+# $N=$ {glue:text}`P28.n-small:.0f` both lose, but InfoNCE loses more: it reaches
+# {glue:text}`P28.infonce-small:.2f` against JSD's {glue:text}`P28.jsd-small:.2f`. This is the
+# paper's ordering, seen on critics. Right: read through DV, the JSD-trained critic certifies well beyond
+# $\log K$ and below the truth. It has learned (an approximation of) the log density ratio, as
+# {prf:ref}`p28-thm-estimators` predicts, although its own objective never reported a number of
+# nats.
 #
 # ## The encoder: local features and a global code
 #
@@ -354,8 +474,60 @@ ax.legend(frameon=False, fontsize=8)
 # product. The local critic's $\phi$ is a stack of $1\times1$ convolutions. For location $p$,
 # `dim_local_loss` uses the $N\times N$ matrix of that location, so the negatives are the *same
 # location* in other images. The paper's official code pools all locations of the other images
-# for InfoNCE and DV (for JSD the two coincide).
-#
+# for InfoNCE and DV (for JSD the two coincide). The figure shows the encoder and, for a batch of
+# five images, which pairs each objective scores: one $N\times N$ matrix for global DIM, one per
+# location $p$ for local DIM, positives on the diagonal.
+
+# %%
+fig, axes = plot.subplots(3, width=3.9, height=3.6)
+ax = axes[0, 0]  # the encoder: image -> local feature map -> global code
+image = make_textures(1, runtime.generator(seed, dev), image_size=16).x[0, 0].cpu()
+ax.imshow(image, cmap="gray", extent=(0, 3.2, 0.8, 4.0))
+ax.add_patch(Rectangle((0.6, 1.6), 1.8, 1.8, fill=False, edgecolor="C1", linewidth=2))
+ax.text(1.6, 0.35, "image x\n(one receptive field)", ha="center", va="center", fontsize=7)
+for r in range(4):
+    for c in range(4):
+        hit = (r, c) == (1, 1)
+        ax.add_patch(Rectangle((4.2 + 0.5 * c, 3.0 - 0.5 * r), 0.5, 0.5, edgecolor="k",
+                               facecolor="C1" if hit else "0.9", linewidth=0.8))
+ax.text(5.2, 0.35, "feature map C(x)\nP = M x M local features", ha="center", va="center",
+        fontsize=7)
+for k in range(6):
+    ax.add_patch(Rectangle((7.6, 1.0 + 0.45 * k), 0.45, 0.45, edgecolor="k", facecolor="C0",
+                           linewidth=0.8))
+ax.text(7.85, 0.35, "global code\nY = E(x)", ha="center", va="center", fontsize=7)
+for x0, x1 in ((3.3, 4.1), (6.3, 7.5)):
+    ax.add_patch(FancyArrowPatch((x0, 2.4), (x1, 2.4), arrowstyle="->", mutation_scale=12))
+ax.set_xlim(0, 8.6)
+ax.set_ylim(0, 4.2)
+ax.set_aspect("equal")
+ax.axis("off")
+ax.set_title(r"Encoder $E = f\circ C$", fontsize=9)
+n_img = 5
+colors = np.where(np.eye(n_img, dtype=bool), 1.0, 0.0)  # 1: positive, 0: negative
+for ax, stack, title in ((axes[0, 1], 1, r"Global DIM: $T(C(x_j), Y_i)$"),
+                         (axes[0, 2], 3, r"Local DIM: $T(C^{(p)}(x_j), Y_i)$, each $p$")):
+    for p in reversed(range(stack)):  # one N x N matrix per location, drawn back to front
+        off = 0.6 * p
+        for i in range(n_img):
+            for j in range(n_img):
+                ax.add_patch(Rectangle((j + off, n_img - 1 - i + off), 1, 1, edgecolor="k",
+                                       linewidth=0.6,
+                                       facecolor="#2ca02c" if colors[i, j] else "#f4a6a6"))
+        if stack > 1:
+            ax.text(n_img + off + 0.15, n_img + off - 0.3, f"p = {p + 1}", fontsize=7)
+    ax.set_xlim(-1.2, n_img + 2.0)
+    ax.set_ylim(-1.4, n_img + 1.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    ax.text(n_img / 2, -0.7, "candidates: image j of the batch", ha="center", fontsize=7)
+    ax.text(-0.5, n_img / 2, r"anchor: code $Y_i$", rotation=90, ha="center", va="center",
+            fontsize=7)
+axes[0, 2].text(n_img / 2 + 0.6, -1.3, "green: same image (positive), red: other image",
+                ha="center", fontsize=7)
+
+# %% [markdown]
 # ```{prf:remark} What the local objective rewards (the paper's argument, made concrete)
 # :label: p28-rem-local
 #
@@ -482,31 +654,29 @@ runtime.glue("P28.shapes-local", shp["local DIM"][0])
 runtime.glue("P28.shapes-global", shp["global DIM"][0])
 runtime.glue("P28.shapes-random", shp["random encoder"][0])
 runtime.glue("P28.shapes-diff", shp["local DIM"][0] - shp["global DIM"][0])
+runtime.glue("P28.shapes-global-pos", shp["global DIM"][1])
+runtime.glue("P28.shapes-local-pos", shp["local DIM"][1])
 
 # %% [markdown]
 # On textures, the local encoder reads the orientation almost perfectly
-# ({glue:text}`P28.tex-local:.2f`), the global one much less
+# ({glue:text}`P28.tex-local:.2f`), the global one less well
 # ({glue:text}`P28.tex-global:.2f`; the random encoder gets
 # {glue:text}`P28.tex-random:.2f`). How much the global code loses varies a lot with the seed
-# (over seeds 0-4 its accuracy ranged from 0.26 to 0.82, the local code's from 0.97 to 1.00).
-# In the seeds where it loses most (seeds 2 and 4, accuracy 0.26 and 0.30), the global code has
-# spent its capacity on the square's position instead (position R² 0.93 and 0.92), while the local
-# code's position R² stayed below 0.2 in every seed. In this run the position R² is
-# {glue:text}`P28.tex-global-pos:.2f` for the global code and
-# {glue:text}`P28.tex-local-pos:.2f` for the local one. This is {prf:ref}`p28-rem-local` at work:
-# the square's position tells the images of a batch apart very well but shows in only a few
-# patches.
+# (the ten-seed range is in the claims below). In the seeds where it loses most, the global code
+# tracks the square's position instead: its position R² then comes close to that of the raw
+# pixels, while the local code's stays low in every seed. In this run the position R² is
+# {glue:text}`P28.tex-global-pos:.2f` for the global code and {glue:text}`P28.tex-local-pos:.2f`
+# for the local one. This is {prf:ref}`p28-rem-local` at work: the square's position tells the
+# images of a batch apart very well but shows in only a few patches.
 #
 # On shapes the paper's ordering is not reproduced. Local DIM reads the class no better than
 # global DIM (local {glue:text}`P28.shapes-local:.2f`, global {glue:text}`P28.shapes-global:.2f`,
-# difference {glue:text}`P28.shapes-diff:+.3f`; over seeds 0-4 local was slightly *below* global
-# every time, by 0.007 to 0.05), and both are only a little above the random encoder
-# ({glue:text}`P28.shapes-random:.2f`). Both codes mostly encode the shape's position (R² about
-# 0.9 for global, 0.7 for local). The class is carried by an object about the size of a
-# receptive field, seen whole by a few patches at most and not at all by most of them: it is not
-# "shared across patches" in the sense of the remark.
-# The gap on shapes is too small and too close to the seed-to-seed spread to assert in either
-# direction, so we assert the local advantage on textures only.
+# difference {glue:text}`P28.shapes-diff:+.3f`), and both are only a little above the random
+# encoder ({glue:text}`P28.shapes-random:.2f`). Both codes mostly encode the shape's position (R²
+# {glue:text}`P28.shapes-global-pos:.2f` global, {glue:text}`P28.shapes-local-pos:.2f` local).
+# The class is carried by an object about the size of a receptive field, seen whole by a few
+# patches at most and not at all by most of them: it is not "shared across patches" in the sense
+# of the remark. The claims record this as a result that did not reproduce.
 #
 # ## Prior matching
 #
@@ -585,6 +755,12 @@ def train_prior(gamma):
 
 codes = {gamma: train_prior(gamma) for gamma in (0.0, cfg["prior_gamma"])}
 ks = {gamma: ks_to_uniform(c) for gamma, c in codes.items()}
+torch.manual_seed(seed)  # the encoder both runs start from
+with torch.no_grad():
+    x_eval = torch.randn(4000, cfg["prior_in"], generator=runtime.generator(seed + 7, dev),
+                         device=dev)
+    ks_untrained = ks_to_uniform(torch.sigmoid(
+        MLP(cfg["prior_in"], [cfg["prior_hidden"]], cfg["prior_code"]).to(dev)(x_eval)))
 for gamma, value in ks.items():
     print(f"gamma = {gamma:g}: KS distance to U[0, 1] per coordinate {np.round(value.cpu().numpy(), 3)}")
 runtime.glue("P28.ks-off", ks[0.0].mean())
@@ -606,76 +782,134 @@ for ax, (gamma, c) in zip(axes[0], codes.items()):
 #
 # ## Claims
 #
-# Each claim below is measured above. Thresholds marked *calibrated* were set from seeds 0-4 at ci
-# scale; the sentence gives the range seen and the margin left.
+# Eight claims are asserted below and one result is recorded as not reproduced. That the JSD
+# objective is negative on every batch, whatever the critic, is not among them: it holds for
+# every input (each term is a log-probability), so it is a unit test of `jsd`
+# (`tests/test_estimators_fdiv.py`), as is InfoNCE's $\log K$ ceiling for `infonce`.
 #
-# 1. **`P28.dv-tight`** ({prf:ref}`p28-thm-estimators`, part 1): at the optimal critic and a
-#    small MI ($I=1$ nat, $e^{2I}\ll K^2$), DV is tight. We require the mean over batches within
-#    0.1 nats of $I$. Over seeds 0-4 it fell between $+0.001$ and $+0.028$; one standard error of
-#    the 64-batch mean is about 0.014, so 0.1 is about 7 standard errors.
-# 2. **`P28.dv-variance`**: at the optimal critic and $I=$ {glue:text}`P28.mi:.0f` nats, the
-#    batch-to-batch standard deviation of DV is many times that of InfoNCE. Calibrated: the ratio
-#    was 9.3-14.6 over seeds 0-4; we require at least 5.
-# 3. **`P28.jsd-monotone`** (part 2): at the optimal critic, the JSD objective increases with the
-#    true MI at every step of the sweep, and stays below 0. The measured value is the smaller of
-#    the smallest increase along the sweep and minus the largest batch value; both must be
-#    positive (seeds 0-4: 0.0010-0.0015, set by the largest batch value at $I=12$).
-# 4. **`P28.infonce-saturates`** (part 3): the trained InfoNCE critic ends within 0.5 nats below
-#    $\log K$, never above it. Calibrated: 0.226-0.245 nats below over seeds 0-4, so the upper edge
-#    leaves a 0.25-nat margin.
-# 5. **`P28.dv-beyond-logk`**: the trained DV critic certifies more than $\log K$, and not more
-#    than the true MI. Calibrated: 1.17-1.49 nats above $\log K$ over seeds 0-4 (6.02-6.34 nats
-#    for $I=8$); we require at least 0.5 above $\log K$ and at most $I$.
-# 6. **`P28.jsd-critic-reads-mi`**: the JSD-trained critic, read through DV, also certifies
-#    more than $\log K$ and not more than $I$, because the JSD optimum is the pointwise MI.
-#    Calibrated: 1.45-1.57 nats above $\log K$ (6.30-6.42 nats); same bounds.
-# 7. **`P28.local-beats-global`**: on textures, the linear-probe class accuracy of local DIM
-#    exceeds global DIM's. Calibrated: differences 0.18-0.74 over seeds 0-4 (the spread comes from
-#    global DIM); we require 0.05, a third of the smallest difference.
-# 8. **`P28.local-beats-random`**: on textures, local DIM beats the random encoder. Calibrated:
-#    0.51-0.59 over seeds 0-4; we require 0.3.
-# 9. **`P28.prior-matching`**: prior matching brings the codes closer to the uniform prior.
-#    Calibrated: the mean KS distance dropped by 0.069-0.099 over seeds 0-4; we require 0.03. (The
-#    KS statistic of 4000 draws from the prior itself is about 0.01-0.02.)
+# 1. **`P28.dv-tight`** (theorem, {prf:ref}`p28-thm-estimators` part 1): at the optimal critic
+#    and $I=1$ nat ($e^{2I}\ll K^2$) the mean over batches of DV is within 0.05 nats of $I$, about
+#    six standard errors of the mean. Seeds 0-4: {glue:text}`P28.dv-tight.seeds-0-4` (5-9:
+#    {glue:text}`P28.dv-tight.seeds-5-9`).
+# 2. **`P28.dv-spread`** (theorem, {prf:ref}`p28-prop-dv-spread`): where $e^{2I}\le K^2/100$,
+#    the measured batch-to-batch standard deviation of DV matches the first-order formula within
+#    20% at every point of the sweep (the measured value is the largest relative error; with
+#    {glue:text}`P28.spread-batches` batches a standard deviation is known to about 4.5%).
+#    Seeds 0-4: {glue:text}`P28.dv-spread.seeds-0-4` (5-9: {glue:text}`P28.dv-spread.seeds-5-9`).
+# 3. **`P28.jsd-monotone`** (theorem, {prf:ref}`p28-thm-estimators` part 2 with the data-processing
+#    inequality): at the optimal critic the mean JSD objective increases with the true MI at every
+#    step of the sweep. Adding noise to $y$ lowers $\rho$ and maps the joint and the product of
+#    marginals through the same channel, and an $f$-divergence can only shrink under a channel, so
+#    the Jensen-Shannon ceiling is monotone in $I$ along this family. The measured value is the
+#    smallest increase. Seeds 0-4: {glue:text}`P28.jsd-monotone.seeds-0-4` (5-9:
+#    {glue:text}`P28.jsd-monotone.seeds-5-9`).
+# 4. **`P28.jsd-critic-reads-mi`** (theorem, the JSD optimum is the pointwise MI): the critic
+#    trained with JSD at $N=K$, read through DV, certifies at least 0.5 nats more than $\log K$
+#    and no more than the true MI (measured: estimate minus $\log K$). Seeds 0-4:
+#    {glue:text}`P28.jsd-critic-reads-mi.seeds-0-4` (5-9:
+#    {glue:text}`P28.jsd-critic-reads-mi.seeds-5-9`); the untrained critic:
+#    {glue:text}`P28.jsd-critic-reads-mi.null-range`.
+# 5. **`P28.few-negatives`** (reproduction of the paper's estimator comparison, on critics): from
+#    $N=K$ to $N=$ {glue:text}`P28.n-small:.0f` the InfoNCE-trained critic loses more ranking
+#    ability than the JSD-trained one, by at least 0.08 nats. Seeds 0-4:
+#    {glue:text}`P28.few-negatives.seeds-0-4` (5-9: {glue:text}`P28.few-negatives.seeds-5-9`). The
+#    null is the same measurement before training (every critic starts from one set of weights):
+#    {glue:text}`P28.few-negatives.null-range`.
+# 6. **`P28.local-beats-global`** (reproduction, under its condition): on textures, where the
+#    class is shared by every patch and the nuisance is local, local DIM's linear-probe class
+#    accuracy exceeds global DIM's by at least 0.05. Seeds 0-4:
+#    {glue:text}`P28.local-beats-global.seeds-0-4` (5-9:
+#    {glue:text}`P28.local-beats-global.seeds-5-9`); both encoders start from the same weights,
+#    so the untrained null is {glue:text}`P28.local-beats-global.null-range`.
+# 7. **`P28.local-learns-class`** (reproduction): on textures, local DIM's class accuracy exceeds
+#    the untrained encoder's by at least 0.3. Seeds 0-4:
+#    {glue:text}`P28.local-learns-class.seeds-0-4` (5-9:
+#    {glue:text}`P28.local-learns-class.seeds-5-9`); the same margin for the raw pixels:
+#    {glue:text}`P28.local-learns-class.null-range`. We first asserted a level instead, an
+#    accuracy of at least 0.85, chosen on seeds 0-4 where local DIM came close to 1. Held-out
+#    seed 6 fell below it, so local DIM does not always reach the top of the scale on these
+#    data: the claim went back to this chapter's original form, a margin over the untrained
+#    encoder, with the threshold set before this revision.
+# 8. **`P28.prior-matching`** (reproduction): prior matching lowers the mean Kolmogorov-Smirnov
+#    distance of the codes to $U[0,1]$ by at least 0.03 (for 4000 draws from the prior itself
+#    the KS statistic is on average $\sqrt{\pi/2}\,\ln 2/\sqrt{4000}\approx0.014$, the mean of
+#    the Kolmogorov distribution scaled). Seeds 0-4: {glue:text}`P28.prior-matching.seeds-0-4` (5-9:
+#    {glue:text}`P28.prior-matching.seeds-5-9`); both runs start from one encoder, so the untrained
+#    null is {glue:text}`P28.prior-matching.null-range`.
+#
+# **Not reproduced: `P28.local-beats-global-objects`.** On shapes, whose class is an object about
+# the size of a receptive field, local DIM does not beat global DIM: the difference was
+# {glue:text}`P28.local-beats-global-objects.seeds-0-4` over seeds 0-4 and
+# {glue:text}`P28.local-beats-global-objects.seeds-5-9` over seeds 5-9.
+#
+# The thresholds were chosen on seeds 0-4 and confirmed on seeds 5-9 (claim 7 excepted, as said
+# there). The data, the models and the training constants are the chapter's original ones. The
+# negatives sweep is new: its batch sizes (4 and 16, besides $K$) were picked after an
+# exploratory run on seeds 0-1 that also tried 2; its read-out is InfoNCE because a DV read-out
+# would penalize the InfoNCE-trained critics for the per-anchor offset their objective leaves
+# free.
 
 # %%
-i_small = int(np.argmin(np.abs(grid - 1.0)))
-i_high = int(np.argmin(np.abs(grid - cfg["mi"])))
-claims.check("P28.dv-tight", mean["dv"][i_small] - grid[i_small], expected=0.0, tol=0.1,
+runtime.glue("P28.spread-batches", cfg["spread_batches"])
+runtime.glue("P28.tex-raw", tex["raw pixels"][0])
+i_one = int(np.argmin(np.abs(grid - 1.0)))
+spread_error = np.max(np.abs(dv_sd[first_order]
+                             / np.array([first_order_sd(mi) for mi in grid[first_order]]) - 1))
+claims.check("P28.dv-tight", dv_mean[i_one] - grid[i_one], kind="theorem", expected=0.0, tol=0.05,
              statement="Donsker-Varadhan is tight at the optimal critic T* = log dP/dQ when the "
                        "MI is small (measured: mean DV minus the true MI at I = 1 nat)")
-claims.check("P28.dv-variance", std["dv"][i_high] / std["infonce"][i_high], lower=5.0,
-             statement="at high MI the batch DV estimate is far noisier than InfoNCE, even at the "
-                       "optimal critic (ratio of batch standard deviations)")
-claims.check("P28.jsd-monotone",
-             min(np.diff(mean["jsd"]).min(), -sweep["jsd"].max()), lower=0.0,
-             statement="the JSD objective increases with the true MI and stays below 0 "
-                       "(min of: smallest increase along the sweep, minus the largest batch value)")
-claims.check("P28.infonce-saturates", log_k - trained["InfoNCE critic -> InfoNCE"].mean(),
-             lower=0.0, upper=0.5,
-             statement=f"with true MI {gauss.mi():.0f} nats >> log K, the trained InfoNCE critic "
-                       "saturates just below log K (measured: log K minus the estimate)")
-claims.check("P28.dv-beyond-logk", trained["DV critic -> DV"].mean() - log_k, lower=0.5,
-             upper=gauss.mi() - log_k,
-             statement="the DV bound has no log K ceiling: a trained DV critic certifies more "
-                       "than log K nats, and no more than the true MI (measured: estimate minus "
-                       "log K)")
-claims.check("P28.jsd-critic-reads-mi", trained["JSD critic -> DV"].mean() - log_k, lower=0.5,
-             upper=gauss.mi() - log_k,
+claims.check("P28.dv-spread", spread_error, kind="theorem", upper=0.2,
+             statement="where e^{2I} <= K^2/100, the batch-to-batch sd of DV at the optimal critic "
+                       "is the first-order sd sqrt(D rho^2/K + ((1-rho^2)^-D + (1-rho^4)^-D - 2)"
+                       "/(K(K-1))), within 20% (measured: the largest relative error)")
+claims.check("P28.jsd-monotone", np.diff(jsd_mean).min(), kind="theorem", lower=0.0,
+             statement="at the optimal critic, the JSD objective increases with the true MI "
+                       "along the Gaussian family (measured: the smallest increase of the mean "
+                       "along the sweep)")
+claims.check("P28.jsd-critic-reads-mi", as_dv[f"jsd-{K}"].mean() - log_k, kind="theorem",
+             lower=0.5, upper=gauss.mi() - log_k,
+             null=as_dv["untrained"].mean() - log_k, null_name="untrained critic",
              statement="the JSD objective's optimal critic is the pointwise MI, so a JSD-trained "
                        "critic read through DV certifies more than log K nats, and no more than "
-                       "the true MI")
-claims.check("P28.local-beats-global", tex["local DIM"][0] - tex["global DIM"][0], lower=0.05,
-             statement="when the class is shared by all patches and the nuisance is local, local "
-                       "DIM gives a better linear-probe class accuracy than global DIM")
-claims.check("P28.local-beats-random", tex["local DIM"][0] - tex["random encoder"][0],
-             lower=0.3,
-             statement="local DIM learns the class from unlabeled images: its linear probe beats "
-                       "the same encoder at initialization")
-claims.check("P28.prior-matching", (ks[0.0] - ks[cfg["prior_gamma"]]).mean(), lower=0.03,
+                       "the true MI (measured: estimate minus log K)")
+claims.check("P28.few-negatives", gap, kind="reproduction", lower=0.08,
+             null=gap_untrained, null_name="untrained critics (one shared start)",
+             statement=f"InfoNCE needs many negatives, JSD is robust to few: trained at I = "
+                       f"{gauss.mi():.0f} nats with batch N = {sizes[0]} instead of N = {K}, the "
+                       "InfoNCE critic loses more ranking ability (InfoNCE on K fresh candidates) "
+                       "than the JSD critic")
+claims.check("P28.local-beats-global", tex["local DIM"][0] - tex["global DIM"][0],
+             kind="reproduction", lower=0.05,
+             null=tex["random encoder"][0] - tex["random encoder"][0],
+             null_name="untrained encoders (one shared start)",
+             statement="when the class is shared by all patches and the nuisance is local "
+                       "(textures), local DIM gives a better linear-probe class accuracy than "
+                       "global DIM")
+claims.check("P28.local-learns-class", tex["local DIM"][0] - tex["random encoder"][0],
+             kind="reproduction", lower=0.3,
+             null=tex["raw pixels"][0] - tex["random encoder"][0], null_name="raw pixels",
+             statement="local DIM learns the class from unlabeled images: on textures its "
+                       "linear-probe class accuracy exceeds the untrained encoder's")
+claims.not_reproduced("P28.local-beats-global-objects",
+                      measured=shp["local DIM"][0] - shp["global DIM"][0],
+                      expected="> 0 (local DIM is the paper's best for classification)",
+                      statement="local DIM gives a better linear-probe class accuracy than global "
+                                "DIM, on classes carried by an object (shapes)",
+                      why="the object is about the size of a receptive field and is seen whole by "
+                          "a few patches at most, so the class is not shared across patches; "
+                          "both codes mostly encode the object's position")
+claims.check("P28.prior-matching", (ks[0.0] - ks[cfg["prior_gamma"]]).mean(), kind="reproduction",
+             lower=0.03, null=(ks_untrained - ks_untrained).mean(),
+             null_name="untrained encoder (one shared start)",
              statement="adversarial prior matching moves the code distribution towards the prior "
                        "(drop of the mean Kolmogorov-Smirnov distance to U[0, 1])")
 claims.summary("P28")
+
+# %%
+for cid in ["P28.dv-tight", "P28.dv-spread", "P28.jsd-monotone", "P28.jsd-critic-reads-mi",
+            "P28.few-negatives", "P28.local-beats-global", "P28.local-learns-class",
+            "P28.local-beats-global-objects", "P28.prior-matching"]:
+    claims.glue_calibration(cid, fmt=".3f")
 
 # %% [markdown]
 # ## What the toy scale cannot show
@@ -686,21 +920,20 @@ claims.summary("P28")
 #   them is reproduced here.
 # * **Local versus global on natural images.** We reproduce the ordering only on data designed so
 #   that the class is shared by every patch. On `make_shapes`, whose class is an object about the
-#   size of a receptive field, we measured no reliable ordering. Natural images have both kinds of
-#   structure; the paper's claim that the local objective is better for classification is an
-#   empirical finding at its scale (and with its architectures) that this toy neither confirms nor
-#   refutes.
-# * **The estimator ranking in representation learning.** The paper reports that InfoNCE tends to
-#   give the best downstream accuracy but needs many negatives, and that JSD is more robust to
-#   fewer negatives. We only test the estimators as MI estimators on Gaussians.
-# * **What the full scale changes.** The full configuration (meant for a GPU; not run for this
-#   chapter, and its thresholds were not calibrated) uses $D=20$ Gaussians up to 25 nats with
-#   $K=512$, $32\times32$ images ($8\times8$ feature maps) with 50,000 training images, a wider
-#   encoder with the paper's 64-d code, larger critics, and $20{,}000$ steps with batches of 256.
-#   We checked only that it runs end to end (with a handful of steps). Expect the
-#   trained DV and JSD-read-by-DV values to climb closer to the true MI, and InfoNCE to stay at
-#   $\log 512\approx6.24$. Whether the shapes ordering changes at that scale is an open question
-#   for the reader.
+#   size of a receptive field, it did not reproduce (the not-reproduced record above). Natural
+#   images have both kinds of structure; the paper's claim that the local objective is better for
+#   classification is an empirical finding at its scale (and with its architectures) that this
+#   toy neither confirms nor refutes.
+# * **The estimator ranking in representation learning.** The paper compares the estimators by
+#   the downstream accuracy of DIM encoders on images as the number of negatives changes. We
+#   reproduce the ordering on critics for Gaussians, judged by how well they rank a positive
+#   among $K$ candidates; the image version (exercise 4) is not run here, to keep the chapter
+#   within its budget, and its outcome is not known to us.
+# * **What the full scale changes.** The full configuration (meant for a GPU) uses $D=20$
+#   Gaussians up to 25 nats with $K=512$, $32\times32$ images ($8\times8$ feature maps) with 50,000
+#   training images, a wider encoder with the paper's 64-d code, larger critics, and
+#   $20{,}000$ steps with batches of 256. It has not been run, and its thresholds were not
+#   calibrated: nothing is claimed about it.
 #
 # ## Exercises
 #
@@ -727,24 +960,6 @@ claims.summary("P28")
 # ```
 #
 # ```{exercise}
-# :label: ex-p28-2
-#
-# Rerun Experiment 3 with `estimator="infonce"` in `dim_global_loss` / `dim_local_loss`. What is
-# the largest value the local objective can take with the per-location negatives used here, and
-# with the official code's pooled negatives (all $P$ locations of the $N-1$ other images)?
-# ```
-#
-# ```{solution} ex-p28-2
-# :class: dropdown
-#
-# Per location each anchor has $N$ candidates (its own patch and the same patch of the $N-1$
-# other images), so every term is capped by $\log N$ and so is their average: $\log 64\approx4.16$
-# at ci scale. Pooled negatives give $1+(N-1)P$ candidates, hence a cap of
-# $\log(1+63\cdot16)\approx6.92$. In our runs (seeds 0-2) InfoNCE also gave local > global on
-# textures: local about 1.00, global 0.52-0.80.
-# ```
-#
-# ```{exercise}
 # :label: ex-p28-3
 #
 # Flip the sign inside the positive term of the JSD objective, i.e. use $-\operatorname{sp}(F_{ii})$
@@ -765,20 +980,62 @@ claims.summary("P28")
 # ```{exercise}
 # :label: ex-p28-4
 #
-# In `make_textures`, set `square_intensity=0` (no local nuisance) and rerun the texture part of
-# Experiment 3. Does global DIM catch up with local DIM? What does that say about
-# {prf:ref}`p28-rem-local`?
+# Run the negatives sweep of Experiment 2 on images: train local DIM on the textures of
+# Experiment 3 with `estimator="jsd"` and with `estimator="infonce"`, at batch sizes 4 and 64
+# (same number of steps), and compare the linear-probe class accuracies. What caps the local
+# InfoNCE objective at batch size 4 with the per-location negatives of `dim_local_loss`, and what
+# would cap it with the official code's pooled negatives?
 # ```
 #
 # ```{solution} ex-p28-4
 # :class: dropdown
 #
-# In our runs (seeds 0-2) global DIM's accuracy rose to 0.82-0.85 and became stable across seeds
-# (with the square: 0.26-0.82), while local DIM stayed at 1.00. So the square explains the
-# seed-to-seed collapses of global DIM, but not the whole gap. The remark suggests where to look
-# next: the pixel noise is another local detail that tells images apart, so try `noise_std=0`
-# as well. The advantage of the local objective is a *preference* among pieces of information;
-# it can only show when there is something local to prefer against.
+# The chapter does not run this (budget), so the outcome is yours to find. With per-location
+# negatives each anchor has 4 candidates, so every location's term is capped by $\log 4$, as for
+# the Gaussian critics. With pooled negatives it has $1+3P$ candidates ($P=16$ locations here),
+# a cap of $\log 49$: "few negatives" then needs a batch of 2 or a subsample of the pooled
+# locations. Two cautions for the comparison: at batch size 4 each step sees 16 times fewer
+# images, which hurts both estimators, so compare the estimators at equal batch size rather
+# than across batch sizes; and use several seeds, since global and local DIM both vary from seed
+# to seed on these data.
+# ```
+#
+# ```{exercise}
+# :label: ex-p28-5
+#
+# In `make_textures`, set `square_intensity=0` (no local nuisance) and rerun the texture part of
+# Experiment 3. Does global DIM catch up with local DIM? What does that say about
+# {prf:ref}`p28-rem-local`?
+# ```
+#
+# ```{solution} ex-p28-5
+# :class: dropdown
+#
+# The remark says what to look for. If the square's position is what the global code spends its
+# capacity on, removing the square should raise global DIM's accuracy and make it vary less from
+# seed to seed (check the position R² of the global code, which should no longer have a square
+# to track). If a gap remains, look for another local detail that tells the images of a batch
+# apart: the pixel noise is one, so try `noise_std=0` as well. The advantage of the local
+# objective is a *preference* among pieces of information; it can only show when there is
+# something local to prefer against.
+# ```
+#
+# ```{exercise}
+# :label: ex-p28-6
+#
+# Add a critic trained with DV to Experiment 2 (at $N=K$) and compare its DV reading and its
+# training curve with those of the JSD-trained critic read through DV. Which is noisier, and why?
+# ```
+#
+# ```{solution} ex-p28-6
+# :class: dropdown
+#
+# Both objectives have the log density ratio among their optima (DV up to a constant), so both
+# critics, read through DV, estimate the same quantity. DV's gradient, though, goes through the
+# batch log-mean-exp of $e^T$ over the negatives, which at this MI is dominated by a few large
+# terms ({prf:ref}`p28-prop-dv-spread`): it is noisy and biased (MINE corrects the bias with a
+# moving average of the denominator). The JSD gradient is a difference of sigmoids, bounded by
+# 1 per pair. This is the paper's reason for training with JSD while caring about MI.
 # ```
 #
 # ## References

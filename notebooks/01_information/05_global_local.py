@@ -45,11 +45,14 @@
 # * what each objective can and cannot see, as a small theorem: the global term is blind to
 #   the order of time steps, and the local term with negatives from the same clip is blind to
 #   anything constant within the clip;
+# * how the official code groups audio frames into the local term's positive bags, read off its
+#   index arithmetic;
 # * an experiment on two-modality sequences with a clip-level label and events at known time
-#   steps: the joint objective serves a clip-level task and a temporal-localization task, while
-#   either objective alone serves only its own;
+#   steps: the joint objective, as the paper trains it, serves a clip-level task and a
+#   temporal-localization task, and the global objective alone misses the events, each measured
+#   against an untrained encoder and the raw input;
 # * what the choice of negatives decides: with the official code's batch-wide negatives, the
-#   "local" term also learns clip-level content.
+#   "local" term also learns clip-level content; with negatives from the same clip it does not.
 #
 # **Prerequisites.** {doc}`01_infonce_demi` (InfoNCE as a softmax cross-entropy, its $\log K$
 # ceiling); {doc}`02_cmc` (cross-view contrast keeps the information the views share); 1-D
@@ -132,15 +135,64 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} T={T}")
 # contrast is purely in time.
 # ```
 #
-# The paper minimizes $\mathcal L_{\mathrm{glob}}+\mathcal L_{\mathrm{loc}}$ with equal weights.
-# Its networks have more structure than ours. The global term uses a slow video pathway and a
-# multiple-instance (MIL-NCE) score over the spatial positions of the video feature map. The
-# local term uses a fast pathway, an audio-guided spatial attention, and bags of the audio frames
-# that fall into one video step. Our clips have no spatial map and one embedding per step in each
-# modality, so all bags have size one. One more convention differs: the official code puts both
-# directions of each anchor in one log-sum-exp, while we average the two directions'
-# cross-entropies, as `reptutor.losses.info_nce_loss` does. The library functions are
-# `global_contrastive_loss`, `local_contrastive_loss` and their weighted sum `global_local_loss`.
+# The paper minimizes $\mathcal L_{\mathrm{glob}}+\mathcal L_{\mathrm{loc}}$ with equal weights
+# (the official `pretrain.py` adds the two terms), and its local term uses batch negatives. Its
+# networks have more structure than ours. The global term uses a slow video pathway and a
+# multiple-instance (MIL-NCE) score: the positive of an audio clip is a log-sum-exp over the
+# spatial positions of the matching video feature map. The local term uses a fast pathway and an
+# audio-guided spatial attention, and the positive of a video step is again a log-sum-exp, over
+# a *bag* of audio frames.
+#
+# In the official `model.py` the bags come from index arithmetic, not from timestamps. The audio
+# features of the batch are flattened clip by clip into one (clip, audio frame) axis of $NT_a$
+# rows, all rows after the first $\lfloor T_a/T_v\rfloor NT_v$ are dropped, and the rest is cut
+# into consecutive groups of $\lfloor T_a/T_v\rfloor$ frames. The $k$-th group is the bag of the
+# $k$-th (clip, video step), flattened the same way. With the shapes the released code produces
+# (96 audio frames from its 96x80 spectrogram, 32 steps in the fast pathway, no temporal
+# stride), every group is exactly the three audio frames that fall into its video step, in the
+# same clip. The comments in `model.py` quote other shapes, 98 audio frames and 31 video steps.
+# With those, the same arithmetic would move the bags by 5 frames per clip, and most video steps
+# of a batch of 32 clips (the default per-GPU batch of `pretrain.py`) would get a bag from
+# another clip. The grouping is aligned only when $T_a$ is a multiple of $T_v$. The cell below
+# counts both cases.
+#
+# Our clips have no spatial map and one embedding per step in each modality, so all bags have
+# size one. One more convention differs: the official code puts both directions of each anchor
+# in one log-sum-exp, while we average the two directions' cross-entropies, as
+# `reptutor.losses.info_nce_loss` does. The library functions are `global_contrastive_loss`,
+# `local_contrastive_loss` and their weighted sum `global_local_loss`.
+
+# %%
+def bag_clips(n_clips, audio_frames, video_steps):
+    """(clip, frame) of every audio row in each positive bag, grouped as the official model.py."""
+    size = audio_frames // video_steps  # frames per bag
+    rows = torch.arange(n_clips * video_steps * size)  # flattened (clip, frame); the rest dropped
+    return (rows // audio_frames).view(-1, size), (rows % audio_frames).view(-1, size)
+
+
+def aligned_share(n_clips, audio_frames, video_steps):
+    """Share of bags made of the audio frames of their own video step, in their own clip."""
+    clip, frame = bag_clips(n_clips, audio_frames, video_steps)
+    size = clip.shape[1]
+    step = torch.arange(n_clips * video_steps)  # flattened (clip, video step)
+    own = (clip == (step // video_steps)[:, None]).all(1)
+    in_step = (frame // size == (step % video_steps)[:, None]).all(1)
+    return float((own & in_step).float().mean()), float(own.float().mean())
+
+
+released = aligned_share(32, 96, 32)  # batch 32, the released shapes
+commented = aligned_share(32, 98, 31)  # the shapes in the code's comments
+runtime.glue("P03.bags-released-aligned", released[0])
+runtime.glue("P03.bags-commented-aligned", commented[0])
+runtime.glue("P03.bags-commented-own-clip", commented[1])
+print(f"released shapes: {released[0]:.3f} of the bags aligned; "
+      f"commented shapes: {commented[0]:.3f} aligned, {commented[1]:.3f} in their own clip")
+
+# %% [markdown]
+# With the released shapes a share of {glue:text}`P03.bags-released-aligned:.2f` of the bags are
+# the audio frames of their own video step. With the commented shapes only
+# {glue:text}`P03.bags-commented-aligned:.2f` are (the first clip's), and only
+# {glue:text}`P03.bags-commented-own-clip:.2f` even come from their own clip.
 #
 # ## What each objective can see
 #
@@ -204,7 +256,7 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} T={T}")
 # ## Data with a known answer
 #
 # `make_global_local_sequences` draws clips whose ground truth is known. Clip $i$ has a class
-# $k_i$ out of $K=8$ and a clip-level latent $g_i=\mu_{k_i}+0.4\,\epsilon_i$. There are $E=4$
+# $k_i$ out of $K=8$ and a clip-level latent $g_i=\mu_{k_i}+0.4\,\epsilon_i$. There are four
 # event types with orthogonal embeddings $\eta_e$. Each clip holds each type exactly once, for 2
 # steps, in a random order and at random non-overlapping positions among the $T=16$ steps
 # (`events_per_clip=(4, 4), event_types="distinct"`). The other steps hold "no event"
@@ -307,31 +359,37 @@ print("batch negatives, without / with p:",
 # | variant | objective |
 # |---|---|
 # | global only | $\mathcal L_{\mathrm{glob}}$ |
-# | local only | $\mathcal L_{\mathrm{loc}}$, clip negatives |
-# | global + local | $\mathcal L_{\mathrm{glob}}+\mathcal L_{\mathrm{loc}}$, clip negatives |
-# | local only, batch negatives | $\mathcal L_{\mathrm{loc}}$, batch negatives (the official code's) |
+# | local only | $\mathcal L_{\mathrm{loc}}$, batch negatives |
+# | global + local | $\mathcal L_{\mathrm{glob}}+\mathcal L_{\mathrm{loc}}$, batch negatives: the paper's model |
+# | local only, clip negatives | $\mathcal L_{\mathrm{loc}}$, negatives from the same clip (our ablation) |
+#
+# The first three are the paper's objective and its two ablations, with the official code's
+# batch negatives. The fourth tests part 2 of {prf:ref}`p03-thm-blind`. Two controls get the
+# same probes: the **untrained encoder** (the same network at its initial weights) and the **raw
+# input** (the video modality's 32 input features per step, time-averaged for the clip task).
 #
 # The dashed lines of the training curves are the loss of an encoder that carries no shared
-# information (all candidates tie): $\log B$ for the global term with a batch of $B$ clips,
-# $\log T$ for the local term with clip negatives, $\log(BT)$ with batch negatives.
+# information (all candidates tie): $\log N$ for the global term with a batch of $N$ clips,
+# $\log(NT)$ for the local term with batch negatives, $\log T$ with clip negatives.
 
 # %%
 variants = {
     "global only": dict(local_weight=0.0),
-    "local only": dict(global_weight=0.0, negatives="clip"),
-    "global + local": dict(negatives="clip"),
-    "local only, batch negatives": dict(global_weight=0.0, negatives="batch"),
+    "local only": dict(global_weight=0.0, negatives="batch"),
+    "global + local": dict(negatives="batch"),  # the paper's model
+    "local only, clip negatives": dict(global_weight=0.0, negatives="clip"),
 }
 B = cfg["batch_size"]
-chance_loss = {"global only": math.log(B), "local only": math.log(T),
-               "global + local": math.log(B) + math.log(T),
-               "local only, batch negatives": math.log(B * T)}
+chance_loss = {"global only": math.log(B), "local only": math.log(B * T),
+               "global + local": math.log(B) + math.log(B * T),
+               "local only, clip negatives": math.log(T)}
 train_pair = (data.x[:n_train].to(dev), data.y[:n_train].to(dev))
 
 
 def make_model():
-    torch.manual_seed(seed)  # every variant starts from the same weights
-    enc = lambda d: GlobalLocalEncoder(d, cfg["hidden"], cfg["out_dim"], cfg["proj_dim"])
+    gen = runtime.generator(seed)  # every variant starts from the same weights
+    enc = lambda d: GlobalLocalEncoder(d, cfg["hidden"], cfg["out_dim"], cfg["proj_dim"],
+                                       generator=gen)
     return nn.ModuleDict({"a": enc(data.x.shape[-1]), "b": enc(data.y.shape[-1])}).to(dev)
 
 
@@ -355,12 +413,16 @@ for name in variants:
 
 # %% [markdown]
 # Now the two probes, on the video modality's representation $z$ (the trunk's output, shared by
-# both projectors), fitted on the training clips and scored on the test clips.
+# both projectors), fitted on the training clips and scored on the test clips, and the same
+# probes on the two controls.
 
 # %%
 def probes(model):
-    with torch.no_grad():
-        z = model["b"](data.y.to(dev)).z.cpu()  # (N, T, D) video representation
+    if model is None:  # the raw input
+        z = data.y
+    else:
+        with torch.no_grad():
+            z = model["b"](data.y.to(dev)).z.cpu()  # (N, T, D) video representation
     pooled = z.mean(1)  # (N, D) clip-level representation
     clip_acc = linear_probe_accuracy(pooled[:n_train], data.labels[:n_train],
                                      pooled[n_train:], data.labels[n_train:])
@@ -372,12 +434,15 @@ def probes(model):
 
 
 scores = {name: probes(model) for name, model in models.items()}
-for name, (clip_acc, event_acc) in scores.items():
+untrained_model = make_model().eval()  # the variants' common initial weights, never trained
+controls = {"untrained encoder": probes(untrained_model), "raw input": probes(None)}
+for name, (clip_acc, event_acc) in {**scores, **controls}.items():
     print(f"{name:>28}: clip class {clip_acc:.3f}   event per step {event_acc:.3f}")
 
 # %%
 fig, axes = plot.subplots(3, width=4.4, height=3.4)
 colors = dict(zip(variants, ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]))
+control_colors = {"untrained encoder": "#8c564b", "raw input": "#17becf"}
 ax = axes[0, 0]
 for name, hist in histories.items():
     ax.plot(hist.step, hist["loss"], color=colors[name], label=name, linewidth=1)
@@ -396,9 +461,11 @@ for ax, k, title, base, base_label, top, top_label in (
     ax.bar(xs, [scores[n][k] for n in names], color=[colors[n] for n in names])
     plot.reference_line(ax, base, base_label, color=plot.PALETTE["baseline"])
     plot.reference_line(ax, top, top_label)
+    for c, acc in controls.items():
+        plot.reference_line(ax, acc[k], c, color=control_colors[c], style=":")
     ax.set_xticks(xs, [n.replace(", ", ",\n") for n in names], rotation=30, ha="right",
                   fontsize=7)
-    ax.set_ylim(0, 1.3)
+    ax.set_ylim(0, 1.45)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
@@ -413,22 +480,32 @@ for ax, k, title, base, base_label, top, top_label in (
 # with clip negatives for the local term. The theory predicts that the global term stays flat
 # at its $\delta=0$ value. The local term should be lowest at $\delta=0$. Away from $\delta=0$ it
 # should rise to about $\log T$, the value for an encoder that knows nothing about time, or above
-# it, because a wrong positive is now favoured.
+# it, because a wrong positive is now favoured. The untrained encoder is the control: its two
+# modalities are embedded by unrelated random maps, so shifting should change little.
 
 # %%
-with torch.no_grad():
-    out_a = models["global + local"]["a"](data.x[n_train:].to(dev))
-    out_b = models["global + local"]["b"](data.y[n_train:].to(dev))
 shifts = np.arange(T)
-glob_shift = np.array([global_contrastive_loss(out_a.z_global, out_b.z_global.roll(int(d), 1)).item()
-                       for d in shifts])
-loc_shift = np.array([local_contrastive_loss(out_a.z_local, out_b.z_local.roll(int(d), 1),
-                                             negatives="clip").item() for d in shifts])
+
+
+def shifted_test_losses(model):
+    """Both terms on the test clips, with the video steps rolled by each shift delta."""
+    with torch.no_grad():
+        out_a = model["a"](data.x[n_train:].to(dev))
+        out_b = model["b"](data.y[n_train:].to(dev))
+        glob = [global_contrastive_loss(out_a.z_global, out_b.z_global.roll(int(d), 1)).item()
+                for d in shifts]
+        loc = [local_contrastive_loss(out_a.z_local, out_b.z_local.roll(int(d), 1),
+                                      negatives="clip").item() for d in shifts]
+    return np.array(glob), np.array(loc)
+
+
+glob_shift, loc_shift = shifted_test_losses(models["global + local"])
+_, loc_shift_untrained = shifted_test_losses(untrained_model)
 # Part 1 holds exactly: the spread of the global term over all shifts is round-off.
 assert np.ptp(glob_shift) < 1e-4 * abs(glob_shift[0]) + 1e-5, np.ptp(glob_shift)
 runtime.glue("P03.loc-aligned", loc_shift[0])
 runtime.glue("P03.loc-shifted", loc_shift[1:].min())
-runtime.glue("P03.logT", math.log(T))
+runtime.glue("P03.log-t", math.log(T))
 print("global term by shift:", glob_shift.round(4))
 print("local term by shift: ", loc_shift.round(2))
 
@@ -438,6 +515,8 @@ plot.measured_vs_theory(shifts, glob_shift, theory=np.full(T, glob_shift[0]),
                         label="global term (measured)", theory_label="global: flat (theorem, part 1)",
                         ax=ax)
 ax.plot(shifts, loc_shift, marker="s", color=colors["local only"], label="local term (measured)")
+ax.plot(shifts, loc_shift_untrained, marker=".", color=control_colors["untrained encoder"],
+        label="local term, untrained encoder")
 plot.reference_line(ax, math.log(T), "log T: no time information",
                     color=plot.PALETTE["baseline"], style=":")
 ax.set_xlabel("shift of the video steps, delta")
@@ -448,77 +527,153 @@ ax.legend(frameon=False, fontsize=7)
 # %% [markdown]
 # With aligned steps the local term is {glue:text}`P03.loc-aligned:.2f` nats. Every
 # misalignment raises it to at least {glue:text}`P03.loc-shifted:.2f` nats; an encoder with no
-# time information would score $\log T=${glue:text}`P03.logT:.2f`. The global term does not move
-# at all.
+# time information would score $\log T=${glue:text}`P03.log-t:.2f`. The global term does not move
+# at all. Shifts of one step rise less than the others, because an event lasts two steps.
 #
 # ## Claims
 #
-# Thresholds were calibrated over seeds 0-4 at ci scale; each item gives the range we measured.
-# Below, "clip accuracy" is the clip-class probe on the time-averaged representation, "event
-# accuracy" is the per-step event probe, and "background" is the event accuracy of always
-# answering "no event" ({glue:text}`P03.background:.3f` here).
+# The claims are about the paper's model, *global + local* with batch negatives, and its two
+# ablations. Below, "clip accuracy" is the clip-class probe on the time-averaged representation,
+# "event accuracy" is the per-step event probe, and "background" is the event accuracy of always
+# answering "no event" ({glue:text}`P03.background:.3f` here). Each claim also measures a null,
+# the untrained encoder or the raw input, whichever would pass the claim if training did nothing,
+# and the null must fail the bound. The thresholds were chosen on seeds 0-4 and confirmed on
+# seeds 5-9 at ci scale; the ranges come from the committed calibration record. In this run the
+# untrained encoder reads the class with {glue:text}`P03.clip-untrained:.3f` and the events with
+# {glue:text}`P03.event-untrained:.3f`, and the raw input (32 features per step, not 12) with
+# {glue:text}`P03.clip-raw:.3f` and {glue:text}`P03.event-raw:.3f`.
 #
-# 1. **`P03.joint-clip-level`**: the model trained with both objectives serves the clip-level
-#    task as well as the global-only model. We assert that its clip accuracy minus the
-#    global-only one is at least $-0.05$. Seeds 0-4 gave $-0.001$ to $+0.009$.
-# 2. **`P03.joint-localization`**: it also serves temporal localization as well as the local-only
-#    model. We assert that its event accuracy minus the local-only one is at least $-0.05$.
-#    Measured: $-0.007$ to $0.000$.
-# 3. **`P03.joint-finds-events`**: in absolute terms, the joint model localizes events: its event
-#    accuracy is at least 0.3 above the background. Measured: 0.44 to 0.49.
-# 4. **`P03.global-misses-events`**: the global objective alone does not learn where events
-#    are. We measure the share of the joint model's gain over the background that the
-#    global-only model recovers, $(\text{acc}_{\text{global}}-\text{bg})/
-#    (\text{acc}_{\text{joint}}-\text{bg})$, and require at most 0.25. Measured: 0.05 to 0.12,
-#    so the threshold is twice the largest value.
-# 5. **`P03.local-misses-clips`**: the local objective alone (clip negatives) does not learn the
-#    clip-level class. Its clip accuracy is at least 0.15 below the joint model's. Measured: 0.30
-#    to 0.41, so the threshold is half the smallest gap.
-# 6. **`P03.batch-negatives-see-clips`** (our observation about the official code's choice, not
-#    a claim of the paper): with batch-wide negatives the local objective alone *does* learn the
-#    clip-level content, as part 3 of the theorem allows. Its clip accuracy is at least 0.15
-#    above the local-only model with clip negatives. Measured: 0.29 to 0.41.
+# 1. **`P03.joint-sees-alignment`** (reproduction): the paper's model learns time-specific
+#    features. On the test clips its local term (clip negatives) must rise by at least 1 nat
+#    from aligned steps to the best misaligned shift (the figure above). Seeds 0-4 gave
+#    {glue:text}`P03.joint-sees-alignment.seeds-0-4` nats, seeds 5-9
+#    {glue:text}`P03.joint-sees-alignment.seeds-5-9`; the untrained encoder gave
+#    {glue:text}`P03.joint-sees-alignment.null-range`.
+# 2. **`P03.joint-finds-events`** (reproduction): the paper's model localizes events. Its event
+#    accuracy must beat the background by at least 0.25. Seeds 0-4:
+#    {glue:text}`P03.joint-finds-events.seeds-0-4`, seeds 5-9
+#    {glue:text}`P03.joint-finds-events.seeds-5-9`, untrained encoder
+#    {glue:text}`P03.joint-finds-events.null-range`. Again the raw input already exposes the events
+#    linearly; a random 12-d code loses most of them, and training keeps them. This bound was
+#    not set on seeds 0-4 alone: the bound first chosen on them was 0.3, and a held-out seed then
+#    passed it with a margin of almost zero, a sign that seeds 0-4 understated the spread across
+#    random worlds. We lowered it to 0.25, so seeds 5-9 do not confirm this claim independently.
+# 3. **`P03.global-misses-events`** (reproduction, on data where every clip holds the same mix
+#    of events): the global objective alone does not bring *where* events are into the 12-d code,
+#    and the local objective does. On the same network, data and batches, the local-only model's
+#    per-step event probe must beat the global-only model's by at least
+#    {glue:text}`P03.event-gap:.2f`, a bound chosen on seeds 0-4. Seeds 0-4:
+#    {glue:text}`P03.global-misses-events.seeds-0-4`, seeds 5-9
+#    {glue:text}`P03.global-misses-events.seeds-5-9`. The null puts the untrained encoder in the
+#    local-only model's place: {glue:text}`P03.global-misses-events.null-range`. An earlier form
+#    of this claim, "the global-only model recovers at most a quarter of the joint model's gain",
+#    was vacuous: the untrained encoder's share, {glue:text}`P03.share-untrained:.2f` in this run,
+#    is as low, because a random 12-d code loses the events too. Without the same-mix condition
+#    the claim can fail ({ref}`exercise 4 <ex-p03-4>`).
+#
+# What the negatives decide is measured but not claimed. With batch negatives the local
+# objective alone reads the class with {glue:text}`P03.clip-local:.3f` in this run, as part 3 of
+# the theorem allows; with clip negatives (part 2) it reads it with only
+# {glue:text}`P03.clip-local-clip:.3f`, below the untrained encoder: nothing rewards it, and the
+# bottleneck lets it go. We do not assert the first number, for the reason given next.
+#
+# The clip-level task is not a claim. The paper's model reads the class with
+# {glue:text}`P03.clip-joint:.3f` in this run, but the class is easy at this scale: the raw input
+# reads it with {glue:text}`P03.clip-raw:.3f`, and the untrained encoder with
+# {glue:text}`P03.clip-untrained:.3f`. A bound of 0.8 chosen on seeds 0-4 was also met by the
+# untrained encoder on some of the held-out seeds 5-9 (their random class centres are easier to
+# tell apart), so a clip-level claim would say nothing about training, for the joint model as
+# for the local-only model with batch negatives.
+#
+# Two results of the paper did not reproduce, and are recorded as such:
+#
+# * **`P03.mutual-improvement`**: the paper reports that the two objectives mutually improve,
+#   so that the joint model beats the separately trained models. Here the joint model's clip
+#   accuracy differs from the global-only model's by {glue:text}`P03.gain-clip:+.3f` and its event
+#   accuracy from the local-only model's by {glue:text}`P03.gain-event:+.3f` (this run).
+# * **`P03.local-misses-clips`**: the paper's premise that a local objective alone serves
+#   classification poorly. With the paper's batch negatives, the local-only model reads the class
+#   ({glue:text}`P03.clip-local:.3f`) as well as the global-only model
+#   ({glue:text}`P03.clip-global:.3f`). It holds only with clip negatives, which the paper does
+#   not use.
 
 # %%
-clip_acc = {n: s[0] for n, s in scores.items()}
-event_acc = {n: s[1] for n, s in scores.items()}
-claims.check("P03.joint-clip-level", clip_acc["global + local"] - clip_acc["global only"],
-             lower=-0.05,
-             statement="training with the global and the local objective together serves the "
-                       "clip-level task as well as training with the global objective alone")
-claims.check("P03.joint-localization", event_acc["global + local"] - event_acc["local only"],
-             lower=-0.05,
-             statement="training with both objectives serves temporal localization as well as "
-                       "training with the local objective alone")
-claims.check("P03.joint-finds-events", event_acc["global + local"] - background, lower=0.3,
-             statement="the model trained with both objectives localizes events in time: its "
-                       "per-step event probe clearly beats always answering 'no event'")
-claims.check("P03.global-misses-events",
-             (event_acc["global only"] - background) / (event_acc["global + local"] - background),
-             upper=0.25,
-             statement="a representation trained with the global (clip-level) objective alone "
-                       "does not expose where events happen: its per-step event probe recovers "
-                       "little of the joint model's gain over always answering 'no event'")
-claims.check("P03.local-misses-clips", clip_acc["global + local"] - clip_acc["local only"],
-             lower=0.15,
-             statement="a representation trained with the local (in time) objective alone does "
-                       "not expose the clip-level class that the joint objective exposes")
-claims.check("P03.batch-negatives-see-clips",
-             clip_acc["local only, batch negatives"] - clip_acc["local only"], lower=0.15,
-             statement="with negatives from other clips of the batch (the official code), the "
-                       "local objective alone also learns clip-level content")
+JOINT = "global + local"
+clip_acc = {n: s[0] for n, s in {**scores, **controls}.items()}
+event_acc = {n: s[1] for n, s in {**scores, **controls}.items()}
+
+
+def event_share(acc):
+    """Share of the joint model's event-probe gain over always answering 'no event'."""
+    return (acc - background) / (event_acc[JOINT] - background)
+
+
+UNTRAINED = "untrained encoder"
+EVENT_GAP = 0.25  # chosen on seeds 0-4 (see the claims' text)
+
+
+def misalignment_rise(loc):
+    """How much the local term (clip negatives) rises from aligned steps to the best shift."""
+    return loc[1:].min() - loc[0]
+
+
+claims.check("P03.joint-sees-alignment", misalignment_rise(loc_shift), kind="reproduction",
+             lower=1.0, null=misalignment_rise(loc_shift_untrained), null_name=UNTRAINED,
+             statement="the paper's model (global + local, batch negatives) learns time-specific "
+                       "features: on test clips its local term, with negatives from the same clip, "
+                       "rises by at least 1 nat when the video steps are shifted by any delta != 0")
+claims.check("P03.joint-finds-events", event_acc[JOINT] - background, kind="reproduction",
+             lower=0.25, null=event_acc[UNTRAINED] - background, null_name=UNTRAINED,
+             statement="the paper's model localizes events in time: a linear probe on its per-step "
+                       "12-d representation beats always answering 'no event' by at least 0.25")
+claims.check("P03.global-misses-events", event_acc["local only"] - event_acc["global only"],
+             kind="reproduction", lower=EVENT_GAP,
+             null=event_acc[UNTRAINED] - event_acc["global only"],
+             null_name="untrained encoder in place of the local-only model",
+             statement="when every clip holds the same mix of events (only their timing differs), "
+                       "the global objective alone does not bring where events happen into the "
+                       "12-d code while the local objective does: on the same network, data and "
+                       "batches, the local-only model's per-step event probe beats the global-only "
+                       f"model's by at least {EVENT_GAP}")
+claims.not_reproduced(
+    "P03.mutual-improvement",
+    measured=min(clip_acc[JOINT] - clip_acc["global only"],
+                 event_acc[JOINT] - event_acc["local only"]),
+    expected="> 0 on both tasks, by a clear margin",
+    statement="the two objectives mutually improve: the jointly trained model beats the "
+              "global-only model on the clip-level task and the local-only model on "
+              "localization (measured: the smaller of the two accuracy gains)",
+    why="the toy's two tasks share nothing by construction (events are independent of the "
+        "class), so neither objective has anything to teach the other; and with batch "
+        "negatives the local-only model already learns the class")
+claims.not_reproduced(
+    "P03.local-misses-clips",
+    measured=clip_acc["global only"] - clip_acc["local only"],
+    expected="> 0: local representations generalize poorly to classification",
+    statement="a representation trained with the local objective alone (batch negatives) does "
+              "worse on the clip-level task than one trained with the global objective "
+              "(measured: global-only minus local-only clip accuracy)",
+    why="with batch negatives the local term must tell clips apart and so rewards clip-level "
+        "content (theorem, part 3); the toy's clip identity is cheap to keep in 12 dimensions. "
+        "With negatives from the same clip the local-only model does miss the class")
 claims.summary("P03")
 
+# %%
+for claim_id in ("P03.joint-sees-alignment", "P03.joint-finds-events",
+                 "P03.global-misses-events"):
+    claims.glue_calibration(claim_id, fmt=".2f")
+for name, key in ((UNTRAINED, "untrained"), ("raw input", "raw"), ("global only", "global"),
+                  ("local only", "local"), ("local only, clip negatives", "local-clip"),
+                  (JOINT, "joint")):
+    runtime.glue(f"P03.clip-{key}", clip_acc[name])
+    runtime.glue(f"P03.event-{key}", event_acc[name])
+runtime.glue("P03.share-untrained", event_share(event_acc[UNTRAINED]))
+runtime.glue("P03.event-gap", EVENT_GAP)
+runtime.glue("P03.share-raw", event_share(event_acc["raw input"]))
+runtime.glue("P03.gain-clip", clip_acc[JOINT] - clip_acc["global only"])
+runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
+
 # %% [markdown]
-# The joint model reaches a clip accuracy of {glue:text}`P03.joint-clip-level:+.3f` relative to
-# the global-only model and an event accuracy of {glue:text}`P03.joint-localization:+.3f`
-# relative to the local-only model. The global-only model's event probe recovers a share of only
-# {glue:text}`P03.global-misses-events:.2f` of the joint model's gain over "always no event".
-# The local-only model trails the joint model
-# on the class by {glue:text}`P03.local-misses-clips:.2f`. With the official code's batch-wide
-# negatives, "local" alone gains {glue:text}`P03.batch-negatives-see-clips:.2f` in clip
-# accuracy over clip negatives: it is partly a global objective too.
-#
 # ## What the toy scale cannot show
 #
 # * **The paper's headline results.** Pre-training on Kinetics-400 and AudioSet, then action
@@ -526,22 +681,20 @@ claims.summary("P03")
 #   none of it is reproduced here. The toy shows the mechanism, namely which objective rewards
 #   which kind of information. It does not show the benchmark numbers.
 # * **"Mutually improve".** The paper reports that the joint model *beats* the separately trained
-#   models on both kinds of task. Here the joint model only *matches* each single-objective model
-#   on its own task, within 0.01. The two tasks of the toy share nothing by construction,
-#   so there is nothing for one objective to teach the other. Whether they help each other on
-#   real video is an empirical claim at scale that we do not assert.
+#   models on both kinds of task. Here it does not (`P03.mutual-improvement` above): the two tasks
+#   of the toy share nothing by construction, so there is nothing for one objective to teach the
+#   other. Whether they help each other on real video is a claim at scale that we do not test.
 # * **The architecture.** There are no slow and fast pathways, no spatial maps, no MIL-NCE bags
-#   over positions or audio frames, and no audio-guided attention. Our local term's negatives
-#   come from the same clip. The official code's batch-wide negatives are run as a separate
-#   variant, and they change the conclusion for the local-only model.
+#   over positions or audio frames, and no audio-guided attention, and both directions of an
+#   anchor are averaged rather than put in one log-sum-exp. The negatives are the official
+#   code's, batch-wide; negatives from the same clip are run as an ablation only.
 # * **Scale.** At ci scale: 2,000 training clips, $T=16$, batches of 32 clips, 400 steps. The
 #   full configuration (a GPU) trains on 20,000 clips for 3,000 steps with wider encoders and
 #   batches of 128 clips. It keeps the 12-dimensional representation, because the bottleneck is
-#   what makes the comparison informative. The thresholds were calibrated at ci scale only. We
-#   ran the full configuration once, on a CPU (seed 0), and all six claims held: the six
-#   measured values were $+0.005$, $-0.004$, $0.49$, $0.21$, $0.47$, $0.47$. The share of event
-#   information recovered by the global-only model grew from at most 0.12 to 0.21, closer to its
-#   threshold, through the channels of {prf:ref}`p03-rem-what-vs-when`.
+#   what makes the comparison informative. It has not been run for this version of the chapter;
+#   its thresholds are the ci scale's. Larger batches make the global term's task harder, and
+#   {prf:ref}`p03-rem-what-vs-when` suggests that `P03.global-misses-events` is the claim most at
+#   risk there.
 #
 # ## Exercises
 #
@@ -580,17 +733,15 @@ claims.summary("P03")
 # ```{solution} ex-p03-2
 # :class: dropdown
 #
-# Most of the picture survives, because the objectives reward the same things. In our runs
-# (seeds 0-2) all six claims held. The joint model again matched the global-only model on the
-# class and the local-only model on events, and the local-only model again missed the class, by
-# 0.35 to 0.38. The claim that moves is `P03.global-misses-events`: the share of event
-# information recovered by the global-only model rose from 0.05-0.12 to 0.12-0.24, close to the
-# threshold of 0.25. Part 2 of the theorem is only approximate under normalization, because
-# a clip-constant block changes the norms that are divided out. We have no sharp explanation for
-# the extra event information. A plausible one: with raw dot products the global term keeps
-# paying off as the clip-level directions grow, and they crowd out the rest. With cosine scores
-# the loss saturates once the pooled directions separate, and part of what the random
-# initialization kept about events is left in place.
+# Most of the picture should survive, because the objectives reward the same things; rerun the
+# claims cell on a few seeds and compare the values, not only pass or fail. The claim to watch
+# is `P03.global-misses-events`. Part 2 of the theorem is only approximate under
+# normalization, because a clip-constant block changes the norms that are divided out, and more
+# event information can survive in the global-only model. A plausible mechanism, not a proof:
+# with raw dot products the global term keeps paying off as the clip-level directions grow, and
+# they crowd out the rest of the 12 dimensions; with cosine scores the loss saturates once the
+# pooled directions separate, and part of what the random initialization kept about events is
+# left in place.
 # ```
 #
 # ```{exercise}
@@ -605,14 +756,12 @@ claims.summary("P03")
 # ```{solution} ex-p03-3
 # :class: dropdown
 #
-# A step and the step $T/2$ away share no event, and the clip-level content they do share
-# cancels with clip negatives ({prf:ref}`p03-thm-blind`, part 2). One weak link remains: the
-# events of a clip have distinct types, so the type at one step rules that type out half a clip
-# away. That link is not constant within the clip, so the broken local term still rewards
-# encoding event types a little. In our runs (seeds 0-2) the event accuracy fell from 0.96-0.99
-# to about 0.75 for *local only* and from 0.96-0.99 to 0.62-0.70 for *global + local*, with a
-# background of 0.5. `P03.joint-localization` and `P03.joint-finds-events` fail. This is the
-# deliberate break we ran while writing the chapter, and those claims are there to catch it.
+# A step and the step $T/2$ away share no event. With batch negatives they do share the clip,
+# so the broken local term still rewards clip-level content, and it also keeps one weak link to
+# the events: the events of a clip have distinct types, so the type at one step rules that type
+# out half a clip away. That link is not constant within the clip, so the broken term rewards
+# encoding event types a little, and the event accuracy should fall a long way towards the
+# background without reaching it. `P03.joint-finds-events` is the claim built to catch this.
 # ```
 #
 # ```{exercise}
@@ -630,14 +779,13 @@ claims.summary("P03")
 # `P03.global-misses-events` is at risk. Now *what* happens in a clip helps to tell it apart from
 # the other clips, so the global term rewards the event mix. An encoder that is local in time
 # supplies the mix by encoding the event at every step, and a per-step probe then reads *when*
-# too. At ci scale the effect is small. In our runs (seeds 0-4) the global-only model's event
-# accuracy stayed within 0.002 to 0.016 of the background, because with batches of 32 clips the
-# clip-level latent $g$ alone already tells most clips apart. With the full configuration (seed
-# 0, batches of 128 clips, 3,000 steps) it reached 0.88, against a background of 0.62 and 0.99
-# for the joint model, so the share was about 0.7 and the claim failed. The global term is blind
-# to the order of embeddings, not to their content: the time average of per-step event codes is
-# the event mix. With every clip holding the same mix, this channel is closed, which is why the
-# chapter's data are built that way.
+# too. How much this matters depends on how hard the global task is: with small batches the
+# clip-level latent $g$ alone already tells most clips apart, and the event mix adds little;
+# with larger batches and longer training (the full configuration) the mix becomes worth
+# encoding, and the global-only model's event share can exceed the threshold. The global term is
+# blind to the order of embeddings, not to their content: the time average of per-step event
+# codes is the event mix. With every clip holding the same mix, this channel is closed, which is
+# why the chapter's data are built that way and why the claim states that condition.
 # ```
 #
 # ## References

@@ -85,13 +85,13 @@ cfg = runtime.pick(
     ci=dict(image=32, objects=(3, 4), obj_size=(7.0, 12.0), pool=1024,   # scenes
             view=16, crop_scale=(0.2, 1.0), brightness=0.2,               # views
             channels=(16, 32, 32), hidden=64, proj=32,                     # networks
-            steps=600, batch=32, lr=1e-3, tau=0.97,                        # training
+            steps=600, batch=32, lr=1e-3, ema_base=0.97,                   # training
             boxes=8, min_box=6.0,                                          # SCRL's boxes
             eval_scenes=1024, eval_grid=3, eval_min=8.0),                  # evaluation
     full=dict(image=64, objects=(6, 9), obj_size=(10.0, 20.0), pool=50_000,
               view=32, crop_scale=(0.2, 1.0), brightness=0.4,
               channels=(32, 64, 128), hidden=512, proj=128,
-              steps=20_000, batch=256, lr=1e-3, tau=0.97,
+              steps=20_000, batch=256, lr=1e-3, ema_base=0.97,
               boxes=10, min_box=12.0,
               eval_scenes=4096, eval_grid=3, eval_min=16.0),
 )
@@ -171,9 +171,10 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # $$
 #
 # averaged over a batch of images, and after each step moves the target towards the online
-# weights, $\xi\leftarrow\tau\xi+(1-\tau)\theta$. The decay rate $\tau$ follows the cosine schedule
-# $\tau_k=1-(1-\tau_{\mathrm{base}})(\cos(\pi k/K)+1)/2$ over the $K$ steps
-# {cite}`grill2020bootstrap`.
+# weights, $\xi\leftarrow m\xi+(1-m)\theta$. The decay rate $m$ follows the cosine schedule
+# $m_t=1-(1-m_{\mathrm{base}})(\cos(\pi t/t_{\max})+1)/2$ over the training steps
+# $t=0,\dots,t_{\max}$ {cite}`grill2020bootstrap`. (BYOL's paper writes $\tau$ for this rate and
+# SCRL's configuration `m`; in this book $\tau$ is a temperature.)
 # ```
 #
 # ```{prf:definition} SCRL (region level)
@@ -193,8 +194,13 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # ```
 #
 # RoIAlign, introduced with Mask R-CNN (He, Gkioxari, Dollár and Girshick, 2017), samples the
-# feature map bilinearly at $r\times r$ evenly spaced points of each box and averages them
-# (`reptutor.models.roi_align`, $r=2$; the paper's code calls `torchvision.ops.roi_align`).
+# feature map bilinearly at $r\times r$ evenly spaced points of each box and averages them.
+# `reptutor.models.roi_align` uses a fixed $r=2$ and the half-pixel offset of torchvision's
+# `aligned=True` (a feature cell's centre sits at the middle of the pixels it covers). The
+# official code calls `torchvision.ops.roi_align` with `aligned=False` (no offset, its
+# `detectron_aligned: False`) and an adaptive $r$ (`sampling_ratio: -1`, about one sample per
+# feature cell the box covers). At stride 32 on ImageNet crops both differences are a fraction of
+# a cell; they are simplifications of this chapter, not of the method.
 #
 # ```{prf:remark} What the image-level objective asks for
 # :label: p08-rem-inconsistent
@@ -202,8 +208,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # GAP of a view is, up to the border, the RoI feature of the whole view, i.e. of the image
 # region $c^{(v)}$. So BYOL is SCRL with one box per view, where the box is $c^{(1)}$ in view 1
 # and $c^{(2)}$ in view 2: two *different* regions of the image unless the crops coincide. Its
-# loss is minimised by features that are the same wherever one looks in an image, such as its
-# background colour or the average of its objects; it never rewards features that tell the
+# loss is satisfied by features that are the same wherever one looks in an image, such as its
+# background colour or the average of its objects; it does not reward features that tell the
 # regions of an image apart. SCRL's boxes are the same region by
 # {prf:ref}`p08-prop-matched`, so a feature that differs from region to region can still be
 # consistent. Neither objective has negatives. What keeps both from collapsing to a constant is
@@ -255,10 +261,18 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # ```
 #
 # Real backbones are not exactly crop-equivariant, random resized crops are not exactly the family
-# of part 2 (their aspect ratio is bounded), and training never reaches exact agreement. The
-# theorem says which way each objective pulls: SCRL can be satisfied by features that differ from
-# place to place, and BYOL, pushed to the limit, cannot. The experiment below measures how much of
-# this survives at toy scale.
+# of part 2 (their aspect ratio is bounded), and training never reaches exact agreement. There is
+# a further gap between part 2 and BYOL itself: part 2 assumes equal *pooled backbone features*,
+# while a zero BYOL loss only makes the normalised outputs $\bar p^{(1)}$ and $\bar z^{(2)}$
+# equal, after the projector and predictor. Those heads may discard whatever varies from crop to
+# crop, so the backbone can keep spatially varying features in directions the heads ignore. What
+# part 2 forces to be constant is only the part of the pooled feature that the heads keep (all of
+# it when, for example, the target equals the online network, the predictor is the identity and
+# $\overline{g(u)}=\overline{g(u')}$ implies $u=u'$). So the theorem says which way each
+# objective pulls, not what a trained backbone must be: SCRL can be satisfied by features that
+# differ from place to place, while BYOL gives no incentive for them and, at exact agreement,
+# forbids spatial variation in everything its heads pass on. The experiment below measures how
+# much of this survives at toy scale.
 #
 # ## The scenes
 #
@@ -340,10 +354,17 @@ shared = crop_intersection(t1.crop, t2.crop)
 area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 crop_iou = area(shared) / (area(t1.crop) + area(t2.crop) - area(shared))
 runtime.glue("P08.crop-iou", crop_iou.mean().item())
+runtime.glue("P08.different-objects", different_objects)
 print(f"view pairs showing different object sets: {different_objects:.3f}; "
       f"mean IoU of the two crops: {crop_iou.mean():.3f}")
 
 # %% [markdown]
+# A fraction {glue:text}`P08.different-objects:.2f` of the view pairs show different sets of
+# objects, and the two crops of a pair overlap with a mean IoU of only
+# {glue:text}`P08.crop-iou:.2f`. This is a statistic of the scenes and the crops, not of any
+# model: it is the paper's motivation, not a result to reproduce (the unit tests of the scene
+# generator check that most pairs differ).
+#
 # ## From scratch
 #
 # The heart of SCRL is short: pool each box by averaging bilinear samples of the feature map,
@@ -388,19 +409,19 @@ print("from-scratch RoIAlign and SCRL loss match the library")
 # InfoMax chapter (stride 4, so a $16\times16$ view gives a $4\times4$ feature map, each cell
 # seeing a $9\times9$ patch), and the same projector and predictor (MLPs with one hidden
 # batch-normalised layer, as in BYOL). They start from the *same* initial weights, see the same
-# number of steps, batches and views, and use the same target decay ($\tau_{\mathrm{base}}=0.97$,
+# number of steps, batches and views, and use the same target decay ($m_{\mathrm{base}}=0.97$,
 # SCRL's 200-epoch setting, with BYOL's cosine schedule). The only difference is the loss:
 # global average pooling and $\mathcal L_{\mathrm{BYOL}}$, or $K$ matched boxes and
 # $\mathcal L_{\mathrm{SCRL}}$. The untrained initial weights are kept as a third model.
 
 # %%
-def make_online():
-    trunk = ConvEncoder(3, S, channels=cfg["channels"]).features  # conv trunk: (N, C, S/4, S/4)
+def make_online(gen):
+    trunk = ConvEncoder(3, S, channels=cfg["channels"], generator=gen).features  # (N, C, S/4, S/4)
     width = cfg["channels"][-1]
     return nn.ModuleDict(dict(
         trunk=trunk,
-        projector=MLP(width, [cfg["hidden"]], cfg["proj"], batch_norm=True),
-        predictor=MLP(cfg["proj"], [cfg["hidden"]], cfg["proj"], batch_norm=True)))
+        projector=MLP(width, [cfg["hidden"]], cfg["proj"], batch_norm=True, generator=gen),
+        predictor=MLP(cfg["proj"], [cfg["hidden"]], cfg["proj"], batch_norm=True, generator=gen)))
 
 
 def target_part(online):
@@ -408,8 +429,7 @@ def target_part(online):
     return nn.ModuleDict(dict(trunk=online["trunk"], projector=online["projector"]))
 
 
-torch.manual_seed(seed)
-initial = make_online().to(dev)
+initial = make_online(runtime.generator(seed)).to(dev)
 models = {name: copy.deepcopy(initial) for name in ("BYOL", "SCRL")}
 targets = {name: copy.deepcopy(target_part(net)) for name, net in models.items()}
 for t in targets.values():
@@ -457,7 +477,7 @@ def scrl_objective(target):
 
 def ema(target):
     def callback(step, online, history):
-        ema_update(target, target_part(online), byol_momentum(step, cfg["steps"], base=cfg["tau"]))
+        ema_update(target, target_part(online), byol_momentum(step, cfg["steps"], base=cfg["ema_base"]))
     return callback
 
 
@@ -577,47 +597,87 @@ ax.legend(frameon=False, fontsize=8)
 # %% [markdown]
 # ## Claims
 #
-# Thresholds were calibrated at ci scale over `REPTUTOR_SEED` 0-4 (min and max over the five
-# seeds quoted below), leaving a margin of about half the smallest value seen.
+# Thresholds were chosen on seeds 0-4 at ci scale (`tools/run_chapter.py --seeds 0 1 2 3 4`)
+# and confirmed on seeds 5-9; the ranges below come from the committed calibration record.
+# The retrieval test reads exactly what SCRL's loss trains: agreement, across views, of the
+# pooled features of the same region. SCRL doing well on it is therefore expected by
+# construction; what the claims add is the comparison with two controls measured the same way,
+# the untrained initial backbone and BYOL, trained on the same batches and views.
 #
-# 1. **`P08.inconsistent-views`** (the paper's motivation): on multi-object scenes, random
-#    resized crops often show different objects, so image-level agreement is asked of pairs with
-#    different content. Measured: the fraction of test view pairs whose sets of shown objects
-#    differ. It depends only on the scene and crop distributions (0.706-0.741 over seeds 0-4);
-#    we require more than half of the pairs, 0.5.
-# 2. **`P08.region-retrieval`** (the claim): region-level training gives features whose
+# 1. **`P08.region-retrieval`** (reproduction): region-level training gives features whose
 #    regions are matched across views better than image-level training does. Measured: SCRL's
-#    retrieval accuracy minus BYOL's, with the same backbone, initial weights, batches, views and
-#    steps. Seeds 0-4: 0.141-0.208; we require at least 0.07.
-# 3. **`P08.learned-consistency`**: the consistency is learned, not given by the architecture.
-#    Measured: SCRL's retrieval accuracy minus that of the untrained initial backbone. Seeds 0-4:
-#    0.215-0.367; we require at least 0.10.
-# 4. **`P08.zoom-consistency`** ("consistent under crops and zooms"): the gain persists for the
-#    views that differ most in scale. Measured: SCRL minus BYOL in the top tercile of the zoom
-#    ratio (pairs whose crop areas differ by a factor of about 1.9 or more). Seeds 0-4:
-#    0.091-0.158; we require at least 0.04.
+#    retrieval accuracy minus BYOL's, with the same backbone, initial weights, batches, views
+#    and steps; at least 0.07. Seeds 0-4: {glue:text}`P08.region-retrieval.seeds-0-4`; seeds
+#    5-9: {glue:text}`P08.region-retrieval.seeds-5-9`. Null, the untrained backbone in SCRL's
+#    place: {glue:text}`P08.region-retrieval.null-range`.
+# 2. **`P08.learned-consistency`** (reproduction): the consistency is learned, not given by the
+#    architecture. Measured: SCRL's retrieval accuracy (chance $1/9$); at least 0.55. Seeds 0-4:
+#    {glue:text}`P08.learned-consistency.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P08.learned-consistency.seeds-5-9`. Null, the untrained initial backbone:
+#    {glue:text}`P08.learned-consistency.null-range`.
+# 3. **`P08.zoom-consistency`** (reproduction, "consistent under translations and zooming"): the
+#    gain persists for the view pairs that differ most in scale. Measured: SCRL minus BYOL in
+#    the top tercile of the zoom ratio (in this run, pairs whose crop areas differ by a factor of
+#    {glue:text}`P08.zoom-edge:.1f` or more); at least 0.04. Seeds 0-4:
+#    {glue:text}`P08.zoom-consistency.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P08.zoom-consistency.seeds-5-9`. Null, the untrained backbone in SCRL's place:
+#    {glue:text}`P08.zoom-consistency.null-range`.
+#
+# An independent review found the untrained null too easy a control for claims 1 and 3: a second
+# BYOL run from the same initial weights with other batches differs from the first by as much as
+# these bounds on some of seeds 0-4, so at this scale the SCRL-minus-BYOL differences are only a
+# small multiple of BYOL's run-to-run spread. The stronger control (BYOL against a rerun of BYOL)
+# is not yet part of the claims; until it is, read claims 1 and 3 as weak evidence.
+#
+# One result did not reproduce and is recorded as such:
+#
+# 4. **`P08.object-probe`**: the paper's headline is better localisation transfer than BYOL;
+#    the nearest reading here, a linear probe of the object class on RoI features, goes the
+#    other way. Measured: SCRL's probe accuracy minus BYOL's, seeds 0-4
+#    {glue:text}`P08.object-probe.seeds-0-4`, seeds 5-9 {glue:text}`P08.object-probe.seeds-5-9`;
+#    the untrained backbone minus BYOL: {glue:text}`P08.object-probe.null-range`.
 
 # %%
-claims.check("P08.inconsistent-views", different_objects, lower=0.5,
-             statement="random resized crops of multi-object scenes often show different sets "
-                       "of objects, so image-level invariance pairs views of different content")
-claims.check("P08.region-retrieval", accuracy["SCRL"] - accuracy["BYOL"], lower=0.07,
+runtime.glue("P08.zoom-edge", float(edges[1]))
+in_scrl = "the untrained initial backbone in SCRL's place"
+claims.check("P08.region-retrieval", accuracy["SCRL"] - accuracy["BYOL"], kind="reproduction",
+             lower=0.07, null=accuracy["random init"] - accuracy["BYOL"], null_name=in_scrl,
              statement="matching features of the same region across views (SCRL) retrieves "
-                       "corresponding regions better than matching whole crops (BYOL)")
-claims.check("P08.learned-consistency", accuracy["SCRL"] - accuracy["random init"], lower=0.10,
-             statement="SCRL's region-level consistency is learned: it beats the untrained "
-                       "backbone on matched-region retrieval")
-claims.check("P08.zoom-consistency", by_zoom["SCRL"][2] - by_zoom["BYOL"][2], lower=0.04,
-             statement="SCRL's advantage holds for the view pairs that differ most in zoom")
+                       "corresponding regions better than matching whole crops (BYOL): at least "
+                       "0.07 more accuracy on 3x3 grids of shared regions, same backbone, "
+                       "initial weights, batches and steps")
+claims.check("P08.learned-consistency", accuracy["SCRL"], kind="reproduction", lower=0.55,
+             null=accuracy["random init"], null_name="the untrained initial backbone",
+             statement="SCRL's region-level consistency is learned: its backbone retrieves the "
+                       "matching region among 9 (chance 1/9) at least 55% of the time")
+claims.check("P08.zoom-consistency", by_zoom["SCRL"][2] - by_zoom["BYOL"][2],
+             kind="reproduction", lower=0.04,
+             null=by_zoom["random init"][2] - by_zoom["BYOL"][2], null_name=in_scrl,
+             statement="SCRL's retrieval advantage over BYOL (at least 0.04) holds for the "
+                       "third of view pairs that differ most in zoom")
+claims.not_reproduced(
+    "P08.object-probe", measured=probe["SCRL"] - probe["BYOL"],
+    expected="> 0: SCRL's region features serve object recognition and detection better "
+             "than BYOL's (paper: COCO and VOC detection after ImageNet pretraining)",
+    null=probe["random init"] - probe["BYOL"], null_name=in_scrl,
+    statement="region-level pretraining gives RoI features that tell object classes apart "
+              "better than image-level pretraining (linear probe of the object class)",
+    why="colour and position already tell the regions of these scenes apart, so neither "
+        "objective needs shape; the trained backbones mostly keep less of it than their random "
+        "initial convolutions, and SCRL's probe is at best level with BYOL's")
 claims.summary("P08")
 
+# %%
+for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consistency",
+            "P08.object-probe"):
+    claims.glue_calibration(cid, fmt=".3g")
+
 # %% [markdown]
-# At ci scale SCRL retrieves the matching region {glue:text}`P08.acc-scrl:.2f` of the time,
+# In this run SCRL retrieves the matching region {glue:text}`P08.acc-scrl:.2f` of the time,
 # BYOL {glue:text}`P08.acc-byol:.2f` and the untrained backbone {glue:text}`P08.acc-random:.2f`
-# (chance 0.11); the two crops of a pair overlap with a mean IoU of only
-# {glue:text}`P08.crop-iou:.2f`. Image-level BYOL does learn *some* local consistency (its
-# backbone beat the untrained one for each of the five calibration seeds), but far less than the
-# objective that asks for it region by region.
+# (chance $1/9$). Image-level BYOL does learn *some* local consistency (the null of the first
+# claim, the untrained backbone's accuracy minus BYOL's, is negative on every seed), but far less
+# than the objective that asks for it region by region.
 #
 # ## What the toy scale cannot show
 #
@@ -635,17 +695,17 @@ claims.summary("P08")
 # * **Object semantics (not reproduced).** The linear probe of the object class on RoI features
 #   is *not* improved by region-level training at this scale; it is lowered. In this run: SCRL
 #   {glue:text}`P08.probe-scrl:.2f`, BYOL {glue:text}`P08.probe-byol:.2f`, untrained backbone
-#   {glue:text}`P08.probe-random:.2f` (chance 0.25); over seeds 0-4 SCRL 0.35-0.42, BYOL
-#   0.42-0.48, untrained 0.43-0.57, with the same order SCRL < BYOL < untrained every time.
-#   Colour and position already tell the regions of a scene apart, so neither objective needs
-#   shape here, and the trained backbones keep less of it than the random convolutions they start
-#   from; SCRL, which must tell apart the regions of one image, leans on colour most. We make no
-#   claim about semantics. Colour jitter that hides colour, and the full scale, are where to look
-#   (see the next item).
+#   {glue:text}`P08.probe-random:.2f` (chance 0.25); the record `P08.object-probe` above gives the
+#   ten-seed ranges. Colour and position already tell the regions of a scene apart, so neither
+#   objective needs shape here, and the trained backbones keep less of it than the random
+#   convolutions they start from; SCRL, which must tell apart the regions of one image, leans on
+#   colour most. Colour jitter that hides colour, and the full scale, are where to look (see the
+#   next item).
 # * **Simplifications.** The box sampler draws boxes independently (the official generator uses
-#   a grid and redraws a box whose IoU with an earlier one exceeds 0.5), RoIAlign uses a fixed
-#   $2\times2$ sampling grid instead of an adaptive one, and the backbone has no batch
-#   normalisation. Colour jitter is brightness only: in a few trials with the full colour jitter
+#   a grid and redraws a box whose IoU with an earlier one exceeds 0.5). RoIAlign uses a fixed
+#   $2\times2$ sampling grid and the half-pixel offset of `aligned=True`, where the official
+#   configuration has an adaptive grid (`sampling_ratio: -1`) and `aligned=False`. The backbone
+#   has no batch normalisation. Colour jitter is brightness only: in a few trials with the full colour jitter
 #   of BYOL (contrast, saturation, hue, random grayscale), neither objective learned region-level
 #   consistency within 600 steps at this size, so the toy isolates the geometric part of the
 #   augmentations, crops, zooms and flips.
@@ -665,9 +725,9 @@ claims.summary("P08")
 # :class: dropdown
 #
 # The loss still goes down: a BYOL-style loss can be lowered by features that agree on anything
-# the two boxes share, here mostly image-wide colour and texture. Region retrieval falls to about
-# the level of image-level BYOL: in our runs 0.53 for seeds 0 and 1, against 0.66 with correct
-# boxes and 0.50-0.52 for BYOL. Nothing asks the features of one region to be consistent across
+# the two boxes share, here mostly image-wide colour and texture. Region retrieval should fall
+# towards the level of image-level BYOL and far below SCRL with correct boxes (compare with
+# BYOL's spread over seeds). Nothing asks the features of one region to be consistent across
 # views any more. The matching, not the RoI pooling, is what makes SCRL spatially consistent.
 # ```
 #
@@ -683,10 +743,10 @@ claims.summary("P08")
 # :class: dropdown
 #
 # Add the global term inside `scrl_objective` (pool `trunk(x)` with `.mean(dim=(2, 3))` for
-# both networks, as in `byol_objective`). In our runs (seeds 0 and 1) retrieval was 0.58 and
-# 0.63 with equal weights, below SCRL alone (0.66) but well above BYOL (0.50 and 0.52), and 0.52
-# and 0.56 with a global weight of 10. The global term rewards features that agree across whole
-# views, which does not help, and here slightly hurts, telling regions apart.
+# both networks, as in `byol_objective`). Expect retrieval between SCRL alone and BYOL, moving
+# towards BYOL as the global weight grows (run several seeds: BYOL's own accuracy varies from
+# run to run). The global term rewards features that agree across whole views, which does not
+# help tell regions apart.
 # ```
 #
 # ```{exercise}
@@ -699,13 +759,10 @@ claims.summary("P08")
 # ```{solution} ex-p08-3
 # :class: dropdown
 #
-# Chance is $1/4$, $1/9$, $1/16$. For seed 0, SCRL / BYOL / untrained reach 0.83 / 0.65 / 0.58
-# with a $2\times2$ grid, 0.66 / 0.50 / 0.44 with $3\times3$ and 0.49 / 0.37 / 0.34 with
-# $4\times4$. All accuracies fall as the cells shrink towards and below the size of one feature
-# cell (4 view pixels): neighbouring cells are then pooled from nearly the same bilinear samples
-# of the same few feature vectors, and no backbone can tell them apart. The SCRL-BYOL gap
-# shrinks a little with finer grids (0.18, 0.16, 0.13) but stays far above the spread between
-# seeds.
+# Chance is $1/4$, $1/9$, $1/16$. All accuracies fall as the cells shrink towards and below the
+# size of one feature cell (4 view pixels): neighbouring cells are then pooled from nearly the
+# same bilinear samples of the same few feature vectors, and no backbone can tell them apart.
+# Check on several seeds whether the order SCRL > BYOL > untrained holds for every grid.
 # ```
 #
 # ## References

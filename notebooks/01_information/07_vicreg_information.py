@@ -47,7 +47,9 @@
 # * how the variance and covariance terms control $\log\det C$: Hadamard's inequality and a
 #   two-sided bound of the gap by the squared correlations VICReg penalizes;
 # * where the reading is exact (linear encoders on Gaussian data, where every quantity is
-#   computable) and where it is only an approximation (non-Gaussian outputs).
+#   computable) and where it is only an approximation (non-Gaussian outputs);
+# * why linear VICReg on Gaussian views recovers canonical correlation analysis, the
+#   information-maximizing linear encoder {cite}`balestriero2022contrastive`.
 #
 # **Prerequisites.** Differential entropy and mutual information (Cover and Thomas
 # {cite}`cover2006elements`, chapters 8 and 17); the InfoNCE chapter
@@ -87,11 +89,11 @@ seed = runtime.seed_everything(0)
 dev = runtime.device()
 cfg = runtime.pick(
     ci=dict(in_dim=4, hidden=[32, 32, 32], out_dim=2,       # Experiment 1: a random ReLU net
-            samples=4000, n_sigma=8, sigma_max=3.0, repeats=3,
+            samples=4000, n_sigma=8, sigma_max=3.0, repeats=3, wide=3.0,
             views_dim=10, emb_dim=3, pairs=4000,            # Experiment 2: linear, Gaussian
             steps=800, batch=512, lr=1e-2, cov_weights=[0.0, 1.0, 25.0], log_every=20),
     full=dict(in_dim=16, hidden=[256, 256, 256], out_dim=4,
-              samples=50000, n_sigma=16, sigma_max=3.0, repeats=3,
+              samples=50000, n_sigma=16, sigma_max=3.0, repeats=3, wide=3.0,
               views_dim=64, emb_dim=8, pairs=100000,
               steps=5000, batch=4096, lr=5e-3, cov_weights=[0.0, 0.25, 1.0, 5.0, 25.0],
               log_every=50),
@@ -226,13 +228,31 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # terms cancel. Rescaling $Z\to aZ$ adds $D\log|a|$ to both terms.
 # ```
 #
+# ```{prf:remark} Which decoder: the paper's and VICReg's, or ours
+# :label: p46-rem-decoder
+#
+# The proof leaves the decoder variance $t$ free. For any *fixed* $t$ it gives
+# $I(Z;Z')\ge H(Z)-\tfrac D2\log(2\pi t)-\tfrac{D}{2t}\,s$, a bound that is *linear* in $s$.
+# That is the form of VICReg's loss, whose invariance term enters as $\lambda s$ (so
+# $\lambda$ plays the role of $D/2t$), and the paper's derivation likewise uses a Gaussian
+# $q$ of fixed variance. $I_{\mathrm{VIC}}$ optimizes $t$ instead ($t=s$), which turns
+# $\tfrac{D}{2t}s$ into $\tfrac D2\log s$. That choice is this chapter's refinement, not the
+# paper's or VICReg's: it is the tightest isotropic-decoder bound and it is scale-invariant,
+# which makes it a fair yardstick along training. It is *not* what VICReg minimizes: at a fixed
+# scale both decrease with $s$, but VICReg's gradient in $s$ is the constant $\lambda$, while
+# $I_{\mathrm{VIC}}$'s is $D/(2s)$, which grows as the views agree.
+# ```
+#
 # For a non-Gaussian $Z$, $\tfrac12\log\det(2\pi e\,C)$ is an *upper* bound on $H(Z)$: the
 # Gaussian has maximal entropy for a given covariance ({cite}`cover2006elements`, Thm. 8.6.5).
 # Replacing $H(Z)$ by it, as VICReg implicitly does, then no longer gives a guaranteed lower
-# bound on $I(Z;Z')$. The paper says this plainly and proposes better entropy estimators for
-# that reason. {prf:ref}`p46-thm-gaussian` is what makes the Gaussian form reasonable: the
-# output is a *mixture* of Gaussians, and Gaussian itself if there is a single component (for
-# example, a single region, as for a linear encoder).
+# bound on $I(Z;Z')$. The NeurIPS version of the paper lists the Gaussian assumption among the
+# assumptions of this step in the section that relates the VICReg objective to mutual
+# information, and for that reason replaces the log-determinant by other entropy estimators
+# (LogDet and pairwise-distance estimators) in the later section that introduces its new
+# information-theoretic self-supervised objectives. {prf:ref}`p46-thm-gaussian` is what makes
+# the Gaussian form reasonable: the output is a *mixture* of Gaussians, and Gaussian itself if
+# there is a single component (for example, a single region, as for a linear encoder).
 #
 # ### Where the variance and covariance terms come in
 #
@@ -280,10 +300,14 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # So the three terms split the work. The variance term fixes the scale by putting a floor under
 # $\sum_k\log C_{kk}$. The covariance term closes the Hadamard gap: to second order,
 # $g\approx\tfrac12\sum_{k\ne l}R_{kl}^2$. The invariance term, measured against that fixed
-# scale, shrinks the conditional-entropy bound. Because $I_{\mathrm{VIC}}$ is scale-invariant,
-# shrinking both views does not help, and that is exactly what the variance term rules out.
-# Without the covariance term, $\log\det C$ can be far below $\sum_k\log C_{kk}$: the
-# coordinates may all copy the most invariant direction.
+# scale, shrinks the conditional-entropy bound. The scale needs fixing because VICReg's loss,
+# unlike $I_{\mathrm{VIC}}$, is *not* scale-invariant: shrinking both views by a factor $a<1$
+# multiplies the invariance term by $a^2$ and the covariance term by $a^4$, so without the
+# variance term the loss is minimized by collapsing the embedding towards a point, where
+# $\log\det C\to-\infty$. The variance hinge is flat above $\gamma$ and steep below it, so it
+# stops that shrinking at $\sqrt{C_{kk}}\approx\gamma$; at that scale, lowering $s$ is the same
+# as raising $I_{\mathrm{VIC}}$. Without the covariance term, $\log\det C$ can be far below
+# $\sum_k\log C_{kk}$: the coordinates may all copy the most invariant direction.
 #
 # For two coordinates with correlation $\rho$ everything is explicit: $g=-\log(1-\rho^2)$, and the
 # bounds are $\rho^2/(1+|\rho|)^2$ and $\rho^2/(1-|\rho|)^2$. The figure evaluates
@@ -389,8 +413,8 @@ for sigma in sigmas:
         closed=gaussian_entropy(sigma**2 * A_n @ A_n.T).item(),
     ))
 res = {key: np.array([r[key] for r in rows]) for key in rows[0]}
-runtime.glue("p46-r", r_n)
-runtime.glue("p46-regions", int(pattern_n.numel()))
+runtime.glue("P46.r", r_n)
+runtime.glue("P46.regions", int(pattern_n.numel()))
 print(f"knot distance r_n = {r_n:.2e}; {pattern_n.numel()} hidden units")
 for r in rows:
     print(f"sigma/r = {r['sigma'] / r_n:10.2f}  escaped {r['escaped']:.3f} (bound {r['union_bound']:.3f})"
@@ -434,7 +458,37 @@ slack_theory = (0.5 * D_out * math.log(2) + 0.5 * D_out * math.log(torch.trace(c
 print(f"H(Z|n): kNN {h_small:.3f}, closed form {h_closed:.3f} nats")
 print(f"invariance term s = {s_measured:.3e} (theory {2 * torch.trace(cov_n).item() / D_out:.3e})")
 print(f"slack of the invariance bound: measured {slack_measured:.3f}, theory {slack_theory:.3f} nats")
-runtime.glue("p46-slack-theory", slack_theory)
+runtime.glue("P46.slack-theory", slack_theory)
+
+# %% [markdown]
+# The same measurement outside the theorem's assumption, at $\sigma=r_n$ and at
+# $\sigma=$ {glue:text}`P46.wide` $r_n$, where a sizeable share of the noisy inputs leaves the
+# region of $x_n$ and the theorem guarantees nothing. How far is the output entropy from the local
+# Gaussian value?
+
+# %%
+def entropy_gap(multiple):
+    """Escaped fraction and kNN entropy minus the local Gaussian value at sigma = multiple r_n."""
+    sigma, h, esc = multiple * r_n, [], []
+    for _ in range(cfg["repeats"]):
+        x = x_n + sigma * torch.randn(cfg["samples"], cfg["in_dim"], generator=gen,
+                                      dtype=torch.float64, device=dev1)
+        with torch.no_grad():
+            esc.append((pre_activations(x) > 0).ne(pattern_n).any(dim=1).double().mean().item())
+            h.append(knn_entropy(net(x)).item())
+    return float(np.mean(esc)), float(np.mean(h)) - gaussian_entropy(sigma**2 * A_n @ A_n.T).item()
+
+
+esc_near, dev_near = entropy_gap(1.0)
+esc_wide, dev_wide = entropy_gap(cfg["wide"])
+runtime.glue("P46.wide", cfg["wide"])
+runtime.glue("P46.near-escaped", esc_near)
+runtime.glue("P46.wide-escaped", esc_wide)
+runtime.glue("P46.near-deviation", dev_near)
+runtime.glue("P46.wide-deviation", dev_wide)
+for name, m, esc, dev in [("r_n", 1.0, esc_near, dev_near), ("wide", cfg["wide"], esc_wide, dev_wide)]:
+    print(f"sigma = {m:g} r_n: {esc:.3f} of the inputs left the region; "
+          f"kNN entropy - local Gaussian = {dev:+.3f} nats")
 
 # %% [markdown]
 # Left: how often the noise leaves the region, against the union bound. Right: the entropies
@@ -464,13 +518,20 @@ ax.legend(frameon=False, fontsize=8);
 # %% [markdown]
 # Three things to read off. While $\sigma\ll r_n$, nothing leaves the region, and the kNN
 # entropy agrees with the closed form: the deterministic network's output *is* Gaussian, with a
-# finite entropy. Second, the knot distance is tiny: $r_n=$ {glue:text}`p46-r:.1e` here, with
-# {glue:text}`p46-regions` hidden units and inputs of scale 1. So the assumption holds only
-# for very small noise, far smaller than any realistic augmentation. Yet crossing a few walls
-# barely changes the entropy: neighbouring regions have similar slopes. Only when the noise
-# spans many regions ($\sigma$ near the input scale) does the output become visibly
-# non-Gaussian. There the log-det entropy, an upper bound, exceeds the kNN estimate, and the
-# local closed form is simply wrong.
+# finite entropy. Second, the knot distance is tiny: $r_n=$ {glue:text}`P46.r:.1e` here, with
+# {glue:text}`P46.regions` hidden units and inputs of scale 1. So the assumption holds only
+# for very small noise, far smaller than any realistic augmentation. Yet crossing the first
+# walls changes the entropy little: at $\sigma=r_n$, where a fraction
+# {glue:text}`P46.near-escaped:.2f` of the noisy inputs left the region, the kNN entropy differs
+# from the local Gaussian value by {glue:text}`P46.near-deviation:+.3f` nats (neighbouring regions
+# have similar slopes), while that value itself moves by $D\log$ of the noise ratio, several nats
+# across the figure. Farther out the deviation grows at a rate that depends on the network: at
+# {glue:text}`P46.wide` $r_n$ it is {glue:text}`P46.wide-deviation:+.2f` nats here, and over the
+# networks of seeds 0-4 and 5-9 it ranged over {glue:text}`P46.entropy-robust-wide.seeds-0-4` and
+# {glue:text}`P46.entropy-robust-wide.seeds-5-9` nats (the not-reproduced record
+# `P46.entropy-robust-wide` below). Only when the noise spans many regions ($\sigma$ near the
+# input scale) does the output become clearly non-Gaussian. There the log-det entropy, an upper bound,
+# exceeds the kNN estimate, and the local closed form is simply wrong.
 #
 # ## Experiment 2: linear VICReg on Gaussian views, where everything is exact
 #
@@ -485,9 +546,58 @@ ax.legend(frameon=False, fontsize=8);
 # $I_{\max}=-\tfrac12\sum_{k\le D}\log(1-\rho_k^2)$, comes from the top generalized eigenvalues
 # $\rho_k$ of $(\Sigma_u,\Sigma_x)$ (the canonical correlations of the two views).
 #
+# Does VICReg find that subspace? Balestriero and LeCun {cite}`balestriero2022contrastive` show
+# that VICReg is a spectral embedding method: with its variance and covariance terms read as the
+# constraint $C=I$, it minimizes a graph-Laplacian quadratic form on the graph that links the two
+# views of each sample, and for a linear encoder this is a generalized eigenproblem (locality
+# preserving projections). In this Gaussian model that eigenproblem is canonical correlation
+# analysis, and CCA is the information-maximizing linear encoder.
+#
+# ```{prf:proposition} Linear VICReg recovers CCA, which maximizes the information
+# :label: p46-prop-cca
+#
+# Let $z=M^\top x$ with $M\in\mathbb R^{d\times D}$, weights $\lambda=\mu$ (25 each), $\gamma=1$
+# and $\epsilon\to0$. (i) Among encoders with diagonal $C$ (covariance term zero), VICReg's
+# population loss is minimized by the $M$ whose columns are the top-$D$ generalized eigenvectors $w_k$ of $(\Sigma_u,\Sigma_x)$,
+# scaled to the standard deviations $\sigma_k=\min\big(1,\tfrac1{4(1-\rho_k)}\big)$ (up to
+# signs and rotations within equal $\rho_k$). (ii) For any $M$ of rank $D$, $I(Z;Z')\le I_{\max}$,
+# with equality on that subspace, whatever the scales. So VICReg's optimum carries the maximal
+# information, and when $\rho_D\ge\tfrac34$ every coordinate sits exactly at the variance floor
+# $C_{kk}=\gamma^2$.
+# ```
+#
+# ```{prf:proof}
+# (i) Write column $k$ as $\sigma_kw_k$ with $w_k^\top\Sigma_xw_k=1$. With $C$ diagonal,
+# $s=\tfrac1D\sum_k2\sigma_k^2\,w_k^\top\Sigma_\eta w_k=\tfrac2D\sum_k\sigma_k^2(1-r_k)$, where
+# $r_k=w_k^\top\Sigma_uw_k$ is the correlation of $z_k$ and $z'_k$ (because
+# $\Sigma_\eta=\Sigma_x-\Sigma_u$), and the variance term is $\tfrac1D\sum_k(1-\sigma_k)_+$
+# (with $\epsilon\to0$). For fixed directions the loss splits over $k$ into
+# $\tfrac1D\big[2\lambda(1-r_k)\sigma_k^2+\mu(1-\sigma_k)_+\big]$, minimized at
+# $\sigma_k=\min\big(1,\mu/(4\lambda(1-r_k))\big)$, with a minimum $h(r_k)$ that is
+# decreasing and concave in $r_k$ (a minimum of affine functions of $r_k$). $C$ diagonal makes
+# $W=(w_1,\dots,w_D)$ $\Sigma_x$-orthonormal, and the $r_k$ are the diagonal of
+# $W^\top\Sigma_uW$. Its eigenvalues are at most $\rho_1,\dots,\rho_D$ (Poincaré separation), and
+# a concave function summed over a diagonal is at least its sum over the eigenvalues
+# (Schur-Horn), so $\sum_kh(r_k)\ge\sum_kh(\rho_k)$, with equality for the top generalized
+# eigenvectors, where $r_k=\rho_k$. This is the linear case of the spectral-embedding theorem of
+# {cite}`balestriero2022contrastive`, with $\mathbb E[(x-x')(x-x')^\top]=2\Sigma_\eta$ as the
+# pair graph's quadratic form. (ii) $(Z,Z')$ is Gaussian with $\operatorname{Cov}Z=M^\top\Sigma_xM$
+# and $\operatorname{Cov}(Z,Z')=M^\top\Sigma_uM$, so its canonical correlations are the generalized
+# eigenvalues of $(M^\top\Sigma_uM,M^\top\Sigma_xM)$, and
+# $I(Z;Z')=-\tfrac12\sum_k\log(1-\rho_k(M)^2)$. By Poincaré separation again
+# $\rho_k(M)\le\rho_k$, with equality when the columns of $M$ span the top-$D$ eigenvectors.
+# The information does not change under an invertible mixing of the coordinates, so the scales
+# $\sigma_k$ do not matter.
+# ```
+#
+# VICReg's actual terms are penalties, not constraints: the covariance weight $\nu$ is finite,
+# the variance term acts on mini-batches, and Adam stops after a few hundred steps. The claims
+# below therefore ask for a ratio $I/I_{\max}$ near 1 and variances near the floor, not
+# equality.
+#
 # We train the linear encoder with VICReg (inputs whitened once with their pooled sample
 # covariance, so that Adam sees a well-conditioned problem) once per covariance weight, from the
-# same initialization: $\nu\in\{0,1,25\}$ at ci scale. Every {glue:text}`p46-log-every` steps we
+# same initialization: $\nu\in\{0,1,25\}$ at ci scale. Every {glue:text}`P46.log-every` steps we
 # record $I(Z;Z')$, $I_{\mathrm{VIC}}$ and the Hadamard gap with its two bounds, all at the
 # population level.
 
@@ -526,14 +636,18 @@ def population(m):
                 inv=-0.5 * D * math.log(s.item()),                     # invariance part
                 gap=gap.gap.item(), lower=gap.lower.item(), upper=gap.upper.item(),
                 min_var=v, entropy=gaussian_entropy(c).item(),
+                floor_dev=(c.diagonal() - 1.0).abs().max().item(),            # max_k |C_kk - gamma^2|
                 floor=0.5 * D * math.log(2 * math.pi * math.e * v) - D * cov_term / (4 * v**2 * lam_min**2))
 
 
 w_init = 0.3 * torch.randn(D, d, generator=gen)
-random_ratio = population(white @ w_init.to(f64).T)["mi"] / I_max  # the untrained encoder
-runtime.glue("p46-random-ratio", random_ratio)
-runs = {}
-for nu in cfg["cov_weights"]:
+untrained = population(white @ w_init.to(f64).T)                      # the control: no training
+random_ratio = untrained["mi"] / I_max
+runtime.glue("P46.random-ratio", random_ratio)
+
+
+def train(nu, mu=25.0):
+    """Linear VICReg from w_init with covariance weight nu and variance weight mu."""
     enc = nn.Linear(d, D, bias=False).to(dev)
     with torch.no_grad():
         enc.weight.copy_(w_init)
@@ -547,24 +661,33 @@ for nu in cfg["cov_weights"]:
             m = white @ model.weight.detach().to("cpu", f64).T        # (d, D) effective map
             trace.append(dict(step=step, **population(m)))
 
-    def objective(model, batch, nu=nu):
-        t = vicreg_terms(model(batch[0]), model(batch[1]), cov_weight=nu)
+    def objective(model, batch):
+        t = vicreg_terms(model(batch[0]), model(batch[1]), covariance_weight=nu,
+                         variance_weight=mu)
         return {"loss": t.loss, "invariance": t.invariance, "variance": t.variance,
                 "covariance": t.covariance}
 
     hist = fit(enc, objective, views, steps=cfg["steps"], batch_size=cfg["batch"], optimizer=opt,
-               generator=runtime.generator(seed + 3), callback=record, desc=f"VICReg nu={nu:g}")
-    runs[nu] = dict(hist=hist, trace={key: np.array([t[key] for t in trace]) for key in trace[0]})
-runtime.glue("p46-log-every", cfg["log_every"])
+               generator=runtime.generator(seed + 3), callback=record,
+               desc=f"VICReg nu={nu:g} mu={mu:g}")
+    weight = enc.weight.detach().to("cpu", f64)                          # (D, d) on whitened x
+    return dict(hist=hist, weight=weight,
+                trace={key: np.array([t[key] for t in trace]) for key in trace[0]})
+
+
+runs = {nu: train(nu) for nu in cfg["cov_weights"]}
+no_variance = train(1.0, mu=0.0)                # the control for the variance term (exercise 3a)
+runtime.glue("P46.log-every", cfg["log_every"])
+runtime.glue("P46.no-variance-min-var", no_variance["trace"]["min_var"][-1])
 final = {nu: {key: v[-1] for key, v in run["trace"].items()} for nu, run in runs.items()}
 nu_off, nu_strong = cfg["cov_weights"][0], cfg["cov_weights"][-1]
-runtime.glue("p46-gap-off", final[nu_off]["gap"])
-runtime.glue("p46-gap-default", final[1.0]["gap"])
-runtime.glue("p46-gap-strong", final[nu_strong]["gap"])
-runtime.glue("p46-ratio-off", final[nu_off]["mi"] / I_max)
-runtime.glue("p46-ratio-default", final[1.0]["mi"] / I_max)
-runtime.glue("p46-vic-off", final[nu_off]["bound"])
-runtime.glue("p46-vic-default", final[1.0]["bound"])
+runtime.glue("P46.gap-off", final[nu_off]["gap"])
+runtime.glue("P46.gap-default", final[1.0]["gap"])
+runtime.glue("P46.gap-strong", final[nu_strong]["gap"])
+runtime.glue("P46.ratio-off", final[nu_off]["mi"] / I_max)
+runtime.glue("P46.ratio-default", final[1.0]["mi"] / I_max)
+runtime.glue("P46.vic-off", final[nu_off]["bound"])
+runtime.glue("P46.vic-default", final[1.0]["bound"])
 for nu, run in runs.items():
     t = run["trace"]
     print(f"nu={nu:5g}: I/I_max = {t['mi'][-1] / I_max:.4f}  I_VIC = {t['bound'][-1]:.3f}  "
@@ -612,6 +735,45 @@ pd.DataFrame([{"nu": nu, "1/2 sum log C_kk": f["diag"], "-1/2 g(C)": -0.5 * f["g
               for nu, f in final.items()]).round(4)
 
 # %% [markdown]
+# What the covariance term does, seen in the embeddings themselves. Left and middle: the first
+# two coordinates of the trained embeddings of the same views, without the covariance term and
+# with $\nu=25$. Without it the coordinates are nearly copies of one another, so the cloud is a
+# thin line: each coordinate has variance near the floor, yet the cloud spans almost no volume,
+# and $\log\det C$ is far below $\sum_k\log C_{kk}$. With it the cloud is round. Right: what VICReg
+# minimizes and what it is read as maximizing, along the default run ($\nu=1$). The loss falls
+# while $I_{\mathrm{VIC}}$ rises, but the two are not the same function of the embedding
+# ({prf:ref}`p46-rem-decoder`).
+
+# %%
+fig, axes = plot.subplots(3, width=3.6, height=3.4)
+probe = views[0][:600].detach().to("cpu", f64)                       # (600, d) whitened views
+for ax, nu, title in [(axes[0, 0], nu_off, "without covariance term"),
+                      (axes[0, 1], nu_strong, rf"with covariance term, $\nu$={nu_strong:g}")]:
+    z = probe @ runs[nu]["weight"].T                                  # (600, D) embeddings
+    ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.5, color=plot.PALETTE["measured"])
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+ax = axes[0, 2]
+hist_default, trace_default = runs[1.0]["hist"], runs[1.0]["trace"]
+ax.plot(hist_default.step, hist_default["loss"], color=plot.PALETTE["measured"], alpha=0.7,
+        label="VICReg loss (batch)")
+ax.set_yscale("log")
+ax.set_xlabel("step")
+ax.set_ylabel("loss")
+twin = ax.twinx()
+twin.plot(trace_default["step"], trace_default["bound"], color=plot.PALETTE["highlight"],
+          label=r"$I_{\mathrm{VIC}}$")
+twin.set_ylabel(r"$I_{\mathrm{VIC}}$ (nats)")
+ax.set_title(r"Loss and $I_{\mathrm{VIC}}$, $\nu=1$")
+ax.legend(frameon=False, fontsize=7, loc="upper center")
+twin.legend(frameon=False, fontsize=7, loc="center right")
+runtime.glue("P46.no-variance-min-var", float(no_variance["trace"]["min_var"][-1]))
+runtime.glue("P46.no-variance-ratio", float(no_variance["trace"]["mi"][-1] / I_max))
+runtime.glue("P46.rho-d", float(rho[D - 1]))
+
+# %% [markdown]
 # What the runs show:
 #
 # * $I_{\mathrm{VIC}}$ stays below the exact information at every step, for every $\nu$, as
@@ -619,96 +781,145 @@ pd.DataFrame([{"nu": nu, "1/2 sum log C_kk": f["diag"], "-1/2 g(C)": -0.5 * f["g
 #   centred on the other view pays for the anisotropy of $Z\mid Z'$ and for centring on a noisy
 #   view, as in Experiment 1 (and {ref}`exercise 2 <p46-exercises>`).
 # * With the default $\nu=1$, VICReg finds a nearly information-maximizing subspace:
-#   $I/I_{\max}=$ {glue:text}`p46-ratio-default:.4f`, against
-#   {glue:text}`p46-random-ratio:.2f` for the initial random map.
+#   $I/I_{\max}=$ {glue:text}`P46.ratio-default:.4f`, against
+#   {glue:text}`P46.random-ratio:.2f` for the initial random map.
 # * The covariance weight decides the Hadamard gap. Without the covariance term ($\nu=0$) the
 #   coordinates crowd onto the most invariant directions: the gap is
-#   {glue:text}`p46-gap-off:.1f` nats, and $I_{\mathrm{VIC}}$ drops to
-#   {glue:text}`p46-vic-off:.2f` (from {glue:text}`p46-vic-default:.2f` with $\nu=1$). The exact
-#   information notices much less ($I/I_{\max}=$ {glue:text}`p46-ratio-off:.3f`), because
+#   {glue:text}`P46.gap-off:.1f` nats, and $I_{\mathrm{VIC}}$ drops to
+#   {glue:text}`P46.vic-off:.2f` (from {glue:text}`P46.vic-default:.2f` with $\nu=1$). The exact
+#   information notices much less ($I/I_{\max}=$ {glue:text}`P46.ratio-off:.3f`), because
 #   $I(Z;Z')$ is invariant to any invertible mixing of the coordinates, however ill-conditioned.
-#   The default $\nu=1$ leaves a gap of {glue:text}`p46-gap-default:.3f` nats; with $\nu=25$ it
-#   is {glue:text}`p46-gap-strong:.4f`, so $\log\det C=\sum_k\log C_{kk}$ as the paper's reading
+#   The default $\nu=1$ leaves a gap of {glue:text}`P46.gap-default:.3f` nats; with $\nu=25$ it
+#   is {glue:text}`P46.gap-strong:.4f`, so $\log\det C=\sum_k\log C_{kk}$ as the paper's reading
 #   assumes. The gap always sits inside the two-sided bound of {prf:ref}`p46-prop-hadamard`.
 #
 # ## Claims
 #
-# Each claim is measured above and asserted below. Where a threshold was *calibrated*, it was set
-# from seeds 0-4 at ci scale, and the range seen is quoted.
+# Eight claims and one not-reproduced record, each measured above and asserted below. Except for
+# claim 3 (see there), thresholds were chosen on seeds 0-4 at ci scale and confirmed on seeds
+# 5-9; the ranges are quoted from the committed calibration record. Two inequalities are not
+# claims: $I_{\mathrm{VIC}}\le I(Z;Z')$
+# for Gaussian features and the Hadamard sandwich hold for *every* encoder, trained or not,
+# because both sides are exact population quantities; they are unit tests of
+# `vicreg_information_bound` and `hadamard_gap_bounds` (`tests/test_estimators_entropy.py`).
 #
-# 1. **`P46.gaussian-output`** ({prf:ref}`p46-thm-gaussian`): at $\sigma=r_n/4$ the kNN entropy
-#    of the deterministic network's outputs equals the closed form
-#    $\tfrac12\log\det(2\pi e\,\sigma^2A_nA_n^\top)$. One kNN estimate from 4000 samples has a
-#    standard deviation of about 0.025 nats and a bias of up to $-0.03$ for strongly anisotropic
-#    Gaussians (checked on known Gaussians, seeds 0-9). The mean of three estimates has a
-#    standard deviation of about 0.015, so we allow 0.1, the bias plus about four standard
-#    deviations. Calibrated: $|\text{difference}|$ was 0.004-0.019.
-# 2. **`P46.invariance-slack`** ({prf:ref}`p46-prop-bound`, conditional part): the invariance
-#    term's entropy $\tfrac D2\log(2\pi e\,s)$ exceeds the measured $H(Z\mid n)$ by the
-#    closed-form slack, {glue:text}`p46-slack-theory:.3f` nats here. It uses the same estimates,
-#    so the same tolerance, 0.1. Calibrated: deviations 0.001-0.018.
-# 3. **`P46.logdet-overshoots`**: when the noise spans many regions ($\sigma=3$), the output is
-#    no longer Gaussian, and the log-det entropy over-states the entropy. Calibrated: the excess
-#    over the kNN estimate was 0.18-0.27 nats. We require at least 0.1, four standard deviations
-#    of one kNN estimate.
-# 4. **`P46.bound-below-mi`** ({prf:ref}`p46-prop-bound`): $I_{\mathrm{VIC}}\le I(Z;Z')$ at
-#    every recorded step of every run. Both sides are exact, so the only slack is $10^{-9}$ for
-#    round-off. The largest value of $I_{\mathrm{VIC}}-I$ is asserted ($-0.13$ to $-0.09$ nats
-#    over seeds 0-4).
-# 5. **`P46.gap-sandwich`** ({prf:ref}`p46-prop-hadamard`): at every recorded step the gap lies
-#    between its bounds. The smallest slack, relative to the gap, is asserted non-negative, with
-#    $10^{-9}$ allowed for round-off (0.011-0.053 over seeds 0-4).
-# 6. **`P46.no-covariance-gap`** and **`P46.covariance-closes-gap`**: without the covariance term
-#    the final gap is large, and with $\nu=25$ it is small. Calibrated: 9.5-16.7 nats without,
-#    0.0004-0.0017 with. We require at least 2 and at most 0.02.
-# 7. **`P46.variance-floor`**: the variance term holds every coordinate at the floor
-#    $C_{kk}\ge\gamma^2-\epsilon$ assumed in {prf:ref}`p46-prop-hadamard`, in every run. The hinge
-#    acts on mini-batches of 512, whose variance estimates fluctuate by about
-#    $\sqrt{2/511}\approx6\%$, so the population variance can end a few percent below the
-#    floor. Calibrated: the smallest population variance was 0.959-0.995. We require at least
-#    0.9. That still catches a covariance term that also penalizes the diagonal (it drove the
-#    smallest variance to 0.21 when we tried it) and a missing variance term
-#    ({ref}`exercise 3a <p46-exercises>`).
-# 8. **`P46.near-max-information`**: with the default weights, the learned subspace carries nearly
-#    the maximal information. Calibrated: $I/I_{\max}$ was 0.9983-0.9993. We require at least
-#    0.98, ten times the spread below the smallest value. The initial random map has
-#    $I/I_{\max}=$ {glue:text}`p46-random-ratio:.2f`.
+# 1. **`P46.gaussian-output`** (theorem, {prf:ref}`p46-thm-gaussian`): at $\sigma=r_n/4$ the kNN
+#    entropy of the deterministic network's outputs equals the closed form
+#    $\tfrac12\log\det(2\pi e\,\sigma^2A_nA_n^\top)$, within 0.1 nats. At this noise the union
+#    bound on the escape probability is tiny, so the check tests the Gaussian push-forward and
+#    the estimator more than the theorem's tail term. On known 2-D Gaussians, one kNN estimate
+#    from 4000 samples errs by a few hundredths of a nat (its spread and bias are recorded in the
+#    unit tests of `knn_entropy`), so the mean of three estimates sits well inside 0.1 when the
+#    output is Gaussian. Seeds 0-4:
+#    {glue:text}`P46.gaussian-output.seeds-0-4`; 5-9: {glue:text}`P46.gaussian-output.seeds-5-9`.
+# 2. **`P46.invariance-slack`** (theorem, {prf:ref}`p46-prop-bound`, conditional part): the
+#    invariance term's entropy $\tfrac D2\log(2\pi e\,s)$ exceeds the measured $H(Z\mid n)$ by the
+#    closed-form slack, {glue:text}`P46.slack-theory:.3f` nats here, within the same 0.1. Seeds
+#    0-4: {glue:text}`P46.invariance-slack.seeds-0-4`; 5-9:
+#    {glue:text}`P46.invariance-slack.seeds-5-9`.
+# 3. **`P46.entropy-robust`** (observation, ours): at $\sigma=r_n$, outside the theorem's
+#    assumption (a fraction {glue:text}`P46.near-escaped:.2f` of the inputs leaves the region
+#    here), the kNN entropy is still within 0.15 nats of the local Gaussian value. Seeds 0-4:
+#    {glue:text}`P46.entropy-robust.seeds-0-4`; 5-9: {glue:text}`P46.entropy-robust.seeds-5-9`.
+#    A stronger form, "within 0.3 nats at $\sigma=3r_n$", with its threshold chosen on seeds
+#    0-4, failed on seed 9; it is the not-reproduced record `P46.entropy-robust-wide`. The
+#    multiple $\sigma=r_n$ and the tolerance 0.15 were then chosen with seeds 0-9 in view, so
+#    seeds 5-9 are not held out for this claim; seeds 10-19 were checked instead.
+# 4. **`P46.logdet-overshoots`** (observation): at $\sigma=3$, the scale of the input, the
+#    output is not Gaussian and the log-det entropy exceeds the kNN estimate by at least 0.1
+#    nats, several times the error of one kNN estimate. Seeds 0-4:
+#    {glue:text}`P46.logdet-overshoots.seeds-0-4`; 5-9:
+#    {glue:text}`P46.logdet-overshoots.seeds-5-9`. The control is the same difference at
+#    $\sigma=r_n/4$, where the output is Gaussian and the two estimates agree:
+#    {glue:text}`P46.logdet-overshoots.null-range`.
+# 5. **`P46.no-covariance-gap`** (observation): without the covariance term the final Hadamard
+#    gap is at least 2 nats. Seeds 0-4: {glue:text}`P46.no-covariance-gap.seeds-0-4`; 5-9:
+#    {glue:text}`P46.no-covariance-gap.seeds-5-9`; the untrained random map:
+#    {glue:text}`P46.no-covariance-gap.null-range`.
+# 6. **`P46.covariance-closes-gap`** (reproduction of the reading that VICReg's covariance term
+#    makes $\log\det C=\sum_k\log C_{kk}$): with $\nu=25$ the final gap is at most 0.02 nats.
+#    Seeds 0-4: {glue:text}`P46.covariance-closes-gap.seeds-0-4`; 5-9:
+#    {glue:text}`P46.covariance-closes-gap.seeds-5-9`; untrained:
+#    {glue:text}`P46.covariance-closes-gap.null-range`.
+# 7. **`P46.variance-floor`** (theorem, the consequence of {prf:ref}`p46-prop-cca`): when the
+#    top-$D$ canonical correlations exceed $3/4$ (here $\rho_D=$ {glue:text}`P46.rho-d:.2f`),
+#    every coordinate ends *at* the floor, $C_{kk}=\gamma^2=1$, in every run: we measure
+#    $\max_k|C_{kk}-1|$ over the three covariance weights. The hinge acts on mini-batches of 512,
+#    whose variance estimates fluctuate by about $\sqrt{2/511}\approx6\%$, so the population
+#    variance can end a few percent off the floor; we require at most 0.15, about 2.5 times that
+#    fluctuation, a bound chosen after seeing seeds 0-4 come within 0.01 of 0.1. Seeds 0-4:
+#    {glue:text}`P46.variance-floor.seeds-0-4`; 5-9: {glue:text}`P46.variance-floor.seeds-5-9`.
+#    The control is the untrained random map, whose variances are scattered around the floor
+#    without sitting on it: {glue:text}`P46.variance-floor.null-range`. (A bound "every variance
+#    $\ge0.9$", used before, was vacuous: the untrained map passed it on two of the ten seeds.)
+#    Without the variance term ($\mu=0$) the smallest variance collapses to
+#    {glue:text}`P46.no-variance-min-var:.1e`.
+# 8. **`P46.near-max-information`** (theorem, {prf:ref}`p46-prop-cca` after
+#    {cite}`balestriero2022contrastive`): with the default weights, the learned subspace carries
+#    $I/I_{\max}\ge0.98$. Seeds 0-4: {glue:text}`P46.near-max-information.seeds-0-4`; 5-9:
+#    {glue:text}`P46.near-max-information.seeds-5-9`; the untrained random map:
+#    {glue:text}`P46.near-max-information.null-range`.
+#
+# The network, the data and the training constants are the chapter's original ones, except the
+# noise level of claim 3 (chosen by looking at its outcomes, as said there) and the added run
+# without the variance term (the control of claim 7).
 
 # %%
-claims.check("P46.gaussian-output", h_small - h_closed, expected=0.0, tol=0.1,
+claims.check("P46.gaussian-output", h_small - h_closed, kind="theorem", expected=0.0, tol=0.1,
              statement="around a training point, a deterministic ReLU network maps small input "
-                       "noise to a Gaussian with entropy 1/2 log det(2 pi e sigma^2 A A^T)")
-claims.check("P46.invariance-slack", slack_measured, expected=slack_theory, tol=0.1,
+                       "noise (sigma = r_n / 4) to a Gaussian with entropy "
+                       "1/2 log det(2 pi e sigma^2 A A^T)")
+claims.check("P46.invariance-slack", slack_measured, kind="theorem", expected=slack_theory,
+             tol=0.1,
              statement="the invariance term bounds the conditional entropy H(Z|X') from above, "
                        "with the closed-form slack D/2 log 2 + AM-GM gap")
-claims.check("P46.logdet-overshoots", res["logdet"][-1] - res["knn"][-1], lower=0.1,
-             statement="outside the one-region assumption the output is not Gaussian and the "
-                       "log-det entropy over-states H(Z)")
-all_steps = [run["trace"] for run in runs.values()]
-claims.check("P46.bound-below-mi", max((t["bound"] - t["mi"]).max() for t in all_steps),
-             upper=0.0, tol=1e-9,
-             statement="for Gaussian features, 1/2 log det C - D/2 log s (VICReg's terms) is a "
-                       "lower bound on I(Z;Z')")
-claims.check("P46.gap-sandwich",
-             min(min(((t["gap"] - t["lower"]) / np.maximum(t["gap"], 1e-300)).min(),
-                     ((t["upper"] - t["gap"]) / np.maximum(t["gap"], 1e-300)).min())
-                 for t in all_steps), lower=0.0, tol=1e-9,
-             statement="the Hadamard gap sum log C_kk - log det C lies between "
-                       "||R-I||_F^2/(2 lambda_max^2) and ||R-I||_F^2/(2 lambda_min^2)")
+claims.check("P46.entropy-robust", dev_near, kind="observation", expected=0.0, tol=0.15,
+             no_null="a random network; nothing is trained",
+             statement="at sigma = r_n, where a sizeable share of the noisy inputs leaves the "
+                       "region of x_n, the output entropy is still within 0.15 nats of the local "
+                       "Gaussian value 1/2 log det(2 pi e sigma^2 A A^T)")
+claims.not_reproduced("P46.entropy-robust-wide", measured=dev_wide, kind="observation",
+                      expected=f"within 0.3 nats of the local Gaussian value at sigma = "
+                               f"{cfg['wide']:g} r_n",
+                      statement="the output entropy of a random ReLU network stays near the local "
+                                f"Gaussian value at sigma = {cfg['wide']:g} r_n (our observation, "
+                                "not a claim of the paper)",
+                      why="the drift away from the local value grows with sigma / r_n at a rate "
+                          "that depends on the network; on one of the ten calibration networks "
+                          "(seed 9) it exceeded 0.3 nats")
+claims.check("P46.logdet-overshoots", res["logdet"][-1] - res["knn"][-1], kind="observation",
+             lower=0.1, null=res["logdet"][0] - res["knn"][0],
+             null_name="the same difference at sigma = r_n / 4, where the output is Gaussian",
+             statement="when the noise spans many regions (sigma = 3, the input scale) the output "
+                       "is not Gaussian and the log-det entropy over-states H(Z) by >= 0.1 nats")
 nus = cfg["cov_weights"]
-claims.check("P46.no-covariance-gap", runs[nus[0]]["trace"]["gap"][-1], lower=2.0,
-             statement="without the covariance term, log det C falls far below sum log C_kk "
-                       "(coordinates crowd onto invariant directions)")
-claims.check("P46.covariance-closes-gap", runs[nus[-1]]["trace"]["gap"][-1], upper=0.02,
-             statement="a strong covariance term makes C diagonal, so log det C = sum log C_kk, "
-                       "the log-det entropy VICReg's variance term then controls")
-claims.check("P46.variance-floor", min(f["min_var"] for f in final.values()), lower=0.9,
-             statement="VICReg's variance term holds every coordinate's variance at the floor "
-                       "gamma^2 - eps, which fixes the scale of the log-det entropy")
-claims.check("P46.near-max-information", final[1.0]["mi"] / I_max, lower=0.98,
-             statement="with the default weights, linear VICReg finds a subspace carrying nearly "
-                       "the maximal information I(Z;Z') between views")
+claims.check("P46.no-covariance-gap", runs[nus[0]]["trace"]["gap"][-1], kind="observation",
+             lower=2.0, null=untrained["gap"], null_name="untrained random linear map",
+             statement=f"for a linear encoder to D = {D} of d = {d} dimensions on Gaussian views, "
+                       "trained without the covariance term, log det C falls >= 2 nats below "
+                       "sum log C_kk (coordinates crowd onto invariant directions)")
+claims.check("P46.covariance-closes-gap", runs[nus[-1]]["trace"]["gap"][-1], kind="reproduction",
+             upper=0.02, null=untrained["gap"], null_name="untrained random linear map",
+             statement=f"for a linear encoder to D = {D} of d = {d} dimensions on Gaussian views, "
+                       "a strong covariance term (nu = 25) makes C diagonal, so log det C = "
+                       "sum log C_kk within 0.02 nats")
+claims.check("P46.variance-floor", max(f["floor_dev"] for f in final.values()),
+             kind="theorem", upper=0.15, null=untrained["floor_dev"],
+             null_name="untrained random linear map",
+             statement="when the top-D canonical correlations exceed 3/4, linear VICReg ends with "
+                       "every coordinate's variance at the floor gamma^2 = 1: max_k |C_kk - 1| "
+                       "<= 0.15 after mini-batch training, for every covariance weight")
+claims.check("P46.near-max-information", final[1.0]["mi"] / I_max, kind="theorem", lower=0.98,
+             null=random_ratio, null_name="untrained random linear map",
+             statement="with the default weights, linear VICReg on Gaussian views finds a subspace "
+                       "carrying I(Z;Z') >= 0.98 I_max (it recovers CCA)")
 claims.summary("P46")
+
+# %%
+for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
+            "P46.logdet-overshoots", "P46.no-covariance-gap", "P46.covariance-closes-gap",
+            "P46.variance-floor", "P46.near-max-information", "P46.entropy-robust-wide"]:
+    claims.glue_calibration(cid, fmt=".3g")
 
 # %% [markdown]
 # ## What the toy scale cannot show
@@ -727,10 +938,10 @@ claims.summary("P46")
 #   over-states $H(Z)$, as Experiment 1 measured at large noise, and $I_{\mathrm{VIC}}$ is an
 #   approximation, not a bound.
 # * **The small-noise assumption.** In a random network with a few dozen units per layer, the
-#   nearest knot was at distance {glue:text}`p46-r:.1e` from the training point, so realistic
-#   augmentations cross many regions. The toy shows that the output entropy stays close to the
-#   local Gaussian value well beyond $r_n$, but not what happens in a trained network with
-#   millions of regions.
+#   nearest knot was at distance {glue:text}`P46.r:.1e` from the training point, so realistic
+#   augmentations cross many regions. The toy shows that the output entropy stays within a few
+#   tenths of a nat of the local Gaussian value up to a few times $r_n$, by a margin that depends
+#   on the network, and says nothing about a trained network with millions of regions.
 # * **What the full scale changes.** The full configuration (a GPU) uses a wider network
 #   ($\mathbb R^{16}\to\mathbb R^4$, width 256, $5\cdot10^4$ samples per noise level),
 #   64-dimensional views with $D=8$ and $10^5$ pairs, 5000 steps and five covariance weights.
@@ -783,8 +994,9 @@ claims.summary("P46")
 # ```{exercise}
 # :label: ex-p46-3
 #
-# Break the variance term in two ways. (a) Rerun Experiment 2 with $\mu=0$ (`var_weight=0`) and
-# record the exact information and the mean variance $\operatorname{tr}C/D$ along training.
+# Break the variance term in two ways. (a) Experiment 2 already trains once with $\mu=0$
+# (`train(1.0, mu=0.0)`, the control of claim 7). Plot the exact information and the mean
+# variance $\operatorname{tr}C/D$ along that run.
 # (b) Put the hinge on the variance, $\max(0,\gamma-C_{kk})$, instead of on the standard
 # deviation, and compare the two gradients with respect to the features of a nearly collapsed
 # representation (standard deviation $10^{-3}$).
@@ -794,9 +1006,10 @@ claims.summary("P46")
 # :class: dropdown
 #
 # (a) Without the variance term the invariance and covariance terms are both minimized by
-# shrinking $M$. In our run (seed 0) the mean variance fell from about 1 to $10^{-13}$ within
-# 500 steps. The exact information is scale-invariant, so it does not drop to zero, but the
-# directions stop being driven by the data: $I/I_{\max}$ ended near 0.69, against 0.998 with
+# shrinking $M$: the smallest variance ends at {glue:text}`P46.no-variance-min-var:.1e`. The
+# exact information is scale-invariant, so it does not drop to zero, but the directions stop
+# being driven by the data once the map has shrunk: $I/I_{\max}$ ends at
+# {glue:text}`P46.no-variance-ratio:.2f`, against {glue:text}`P46.ratio-default:.4f` with
 # $\mu=25$. (b) Both hinges have gradients proportional to $\partial C_{kk}/\partial z$, which
 # is proportional to the centred features. The standard-deviation hinge multiplies it by
 # $1/(2\sqrt{C_{kk}+\epsilon})\approx1/(2\sqrt\epsilon)=50$ at collapse. With plain SGD that
@@ -820,10 +1033,9 @@ claims.summary("P46")
 # When the components are far apart compared with their widths (which is the case when the
 # noise is below the knot distance), they barely overlap. Then $H(Z)\approx\log N+\frac1N\sum_n
 # H(Z\mid n)$ (the entropy of the label plus the mean within-component entropy), and the kNN
-# estimate is close to it. In our run (seed 0, 250 samples per point) the kNN estimate was
-# $-17.90$ nats and $\log N+\frac1N\sum_nH(Z\mid n)=-17.86$. The log-det entropy of the pooled
-# covariance, $-4.80$, measures the spread of the component *means*. It cannot see that the mass
-# sits in $N$ tiny clusters. This is the regime for which the NeurIPS version of the paper
+# estimate is close to it. The log-det entropy of the pooled covariance measures the spread of
+# the component *means*, many nats higher: it cannot see that the mass sits in $N$ tiny
+# clusters. This is the regime for which the NeurIPS version of the paper
 # tries other entropy estimators in place of the log-det, such as pairwise-distance estimators.
 # ```
 #

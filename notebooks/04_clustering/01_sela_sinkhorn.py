@@ -48,7 +48,8 @@
 #   regularisation costs;
 # * the information view: under equipartition the objective is $\log K - I(y; i)$;
 # * how to check a transport solver against the exact linear program, and what self-labelling
-#   does on real digits compared with naive argmax pseudo-labels.
+#   does on real digits compared with DeepCluster's k-means loop and with the same loop stripped
+#   of its constraint.
 #
 # **Prerequisites.** The softmax cross-entropy; entropy and mutual information (Part I); the
 # definition of a linear program. No earlier chapter of this part is needed.
@@ -80,12 +81,14 @@ dev = runtime.device()
 cfg = runtime.pick(
     ci=dict(n=200, k=10, logit_scale=2.0, lams=[0.5, 1, 2, 5, 10, 25],  # solver check
             solver_max_iter=20_000,
-            copies=1, heads=1, hidden=[256, 128], epochs=40, batch_size=128,  # self-labelling
-            lr=0.05, label_tol=1e-2, label_max_iter=10_000),
+            copies=1, heads=5, hidden=[256, 128], epochs=40, batch_size=128,  # self-labelling
+            lr=0.05, label_tol=1e-2, label_max_iter=10_000,
+            pca_dim=32, kmeans_iter=20),                                     # DeepCluster
     full=dict(n=1000, k=20, logit_scale=2.0, lams=[0.5, 1, 2, 5, 10, 25],
               solver_max_iter=200_000,
-              copies=10, heads=5, hidden=[1024, 512], epochs=200, batch_size=256,
-              lr=0.05, label_tol=1e-3, label_max_iter=100_000),
+              copies=10, heads=10, hidden=[1024, 512], epochs=200, batch_size=256,
+              lr=0.05, label_tol=1e-3, label_max_iter=100_000,
+              pca_dim=64, kmeans_iter=20),
 )
 LAM = 25.0  # SeLa's lambda: the default of the authors' code (--lamb 25)
 plot.set_theme()
@@ -203,10 +206,19 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # dual function over one block of variables ($g$, then $f$) with the other held fixed: this is
 # block coordinate ascent, or alternating KL projections onto the row and column constraints.
 # Sinkhorn and Knopp proved convergence for positive matrices
-# {cite}`sinkhorn1967concerning`. The linear rate comes from the fact that scaling contracts
-# Hilbert's projective metric ({cite}`peyre2019computational`, Sec. 4.2). Its contraction factor
-# tends to 1 as $\lambda\max_{i,y,y'}|\log p(y\mid x_i)-\log p(y'\mid x_i)|$ grows, so large
-# $\lambda$ and confident networks need many iterations.
+# {cite}`sinkhorn1967concerning`. The linear rate comes from Hilbert's projective metric
+# $d_H(u,v)=\log\max_j(u_j/v_j)-\log\min_j(u_j/v_j)$ on positive vectors
+# {cite}`franklin1989scaling` ({cite}`peyre2019computational`, Sec. 4.2). Entrywise division
+# is an isometry for $d_H$, and by Birkhoff's theorem a positive matrix $G$ contracts it by the
+# factor $\kappa(G)=\tanh(\Delta(G)/4)$, where
+# $\Delta(G)=\max_{i,i',y,y'}\log\frac{G_{iy}G_{i'y'}}{G_{i'y}G_{iy'}}$ is the largest log
+# cross-ratio over pairs of rows and pairs of columns. A full iteration multiplies by $G^\top$
+# and by $G$, so it shrinks $d_H(\alpha,\alpha^\star)$ by at least $\kappa^2$. For
+# $G=P^{\lambda}$, $\Delta(G)=\lambda\Delta(P)$, and
+# $\Delta(P)\le 2\max_i\max_{y,y'}|\log p(y\mid x_i)-\log p(y'\mid x_i)|$, twice the largest
+# spread within a row. Since $1-\tanh^2(t)\approx4e^{-2t}$ for large $t$, the guaranteed number
+# of iterations for a fixed accuracy grows like $e^{\lambda\Delta(P)/2}$: large $\lambda$ and
+# confident networks need many iterations.
 # ```
 #
 # Two practical consequences.
@@ -287,7 +299,9 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # The paper's algorithm in plain torch, on a small random problem (the kernel
 # $G=P^{\lambda}$ is formed directly, which is fine at small $\lambda$). It starts from
 # $\beta=c$ and does the cluster step first, as the authors' code does. Then we check it against
-# the library's log-domain solver run for the same number of iterations.
+# the library's log-domain solver run for the same number of iterations, and against the general
+# entropic transport solver `solvers.sinkhorn(cost, eps)`: SeLa's problem is entropic optimal
+# transport with cost $C=-\log P$ and strength $\varepsilon=1/\lambda$.
 
 # %%
 def sinkhorn_from_scratch(log_p, lam, n_iter):
@@ -305,6 +319,8 @@ log_p_demo = torch.randn(12, 3, generator=g_demo, dtype=torch.float64).log_softm
 ours = sinkhorn_from_scratch(log_p_demo, lam=4.0, n_iter=50)
 lib = solvers.sinkhorn_knopp(log_p_demo, lam=4.0, tol=None, max_iter=50)
 torch.testing.assert_close(ours, lib.plan)
+general = solvers.sinkhorn(-log_p_demo, 1 / 4.0, tol=None, max_iter=50)  # cost -log P, eps = 1/lam
+torch.testing.assert_close(ours, general.plan)
 print("row sums", ours.sum(1)[:3].tolist(), "... column sums", ours.sum(0).tolist())
 
 # %% [markdown]
@@ -339,9 +355,9 @@ table = pd.DataFrame(rows)
 table["gap"] = table["cost"] - float(lp.value)
 table["bound log K / lam"] = math.log(k) / table["lam"]
 at = table.set_index("lam").loc[LAM]
-runtime.glue("p11-lp-value", float(lp.value))
-runtime.glue("p11-iters-25", int(at["iterations"]))
-runtime.glue("p11-gap-ratio-25", float(at["gap"] / at["bound log K / lam"]))
+runtime.glue("P11.lp-value", float(lp.value))
+runtime.glue("P11.iters-25", int(at["iterations"]))
+runtime.glue("P11.gap-ratio-25", float(at["gap"] / at["bound log K / lam"]))
 table
 
 # %%
@@ -365,10 +381,10 @@ ax.set_ylabel("iterations to L1 error 1e-7")
 ax.set_title("…and costs iterations")
 
 # %% [markdown]
-# The measured cost falls towards the LP optimum ({glue:text}`p11-lp-value:.4f`) and stays under
+# The measured cost falls towards the LP optimum ({glue:text}`P11.lp-value:.4f`) and stays under
 # the bound of {prf:ref}`p11-prop-gap` at every $\lambda$. The bound is loose in practice: at
-# $\lambda=25$ the gap uses only {glue:text}`p11-gap-ratio-25:.3f` of it. The price is on the
-# right: at $\lambda=25$ the solver needed {glue:text}`p11-iters-25` iterations, and the count
+# $\lambda=25$ the gap uses only {glue:text}`P11.gap-ratio-25:.3f` of it. The price is on the
+# right: at $\lambda=25$ the solver needed {glue:text}`P11.iters-25` iterations, and the count
 # grows quickly with $\lambda$, as the contraction argument predicts.
 #
 # What the regularisation does to the plan is easiest to see on a small problem: 30 samples,
@@ -392,219 +408,363 @@ for ax, (title, q) in zip(axes[0], panels):
 # ## Experiment 2: self-labelling handwritten digits
 #
 # The 1,797 8x8 digits of scikit-learn have ten classes, which the networks never see. A
-# BatchNorm MLP with $K=10$ outputs is trained by alternating two steps, one per epoch:
+# BatchNorm MLP with $K=10$ outputs per head is trained by alternating two steps, one per epoch
+# (the diagram below):
 #
-# 1. **labels**: with the network fixed, compute $\log p(y\mid x_i)$ for every sample and pick
-#    labels,
-#    * *SeLa*: $\hat y_i=\arg\max_y Q^\lambda_{iy}$ with $\lambda=25$ (equipartition),
-#    * *naive*: $\hat y_i=\arg\max_y p(y\mid x_i)$ (no constraint), the DeepCluster-style
-#      shortcut without a balancing mechanism;
+# 1. **labels**: with the network fixed, pass every sample through it and pick its label;
 # 2. **network**: with the labels fixed, one epoch of cross-entropy on augmented digits (a random
 #    shift of at most one pixel plus Gaussian noise), SGD with momentum.
 #
-# Both variants start from the same network and see the same batches and augmentations; only the
-# label step differs. The labels use the `"scaling"` path in float64, as the authors' code does.
-# Their tolerance of $10^{-2}$ is about the error that rounding each row to its argmax makes
-# anyway. The network is evaluated on the un-augmented digits: NMI between its argmax cluster and
-# the true digit, and the sizes of its clusters.
+# Four runs differ only in step 1 (and in what it implies for step 2). All start from the same
+# initial network body and see the same augmentations.
+#
+# * **SeLa**: $\hat y_i=\arg\max_y Q^\lambda_{iy}$ with $\lambda=25$, one head.
+# * **SeLa, $H$ heads**: the paper's multiple heads ($H=$ {glue:text}`P11.heads` here). $H$
+#   linear heads share the body, each has its own transport problem (solved together as one
+#   batched problem) and its own labels, and the loss averages the heads' cross-entropies. The
+#   clusters reported below are head 0's.
+# * **DeepCluster** as published {cite}`caron2018deep`: k-means (20 Lloyd iterations) on the
+#   body's features (the last hidden layer), PCA-whitened to 32 dimensions and L2-normalised,
+#   with the paper's two fixes against collapse. Empty clusters are re-split during k-means
+#   (`solvers.kmeans`), and each epoch samples the same number of digits from every cluster
+#   (`solvers.uniform_cluster_indices`). The classifier is re-initialised every epoch (the
+#   cluster indices change meaning) and trained without momentum, as in the official code.
+# * **No constraint**: $\hat y_i=\arg\max_y p(y\mid x_i)$, SeLa's loop with the equipartition
+#   removed. No published method runs this loop; it is the ablation that shows what the
+#   constraint prevents ({prf:ref}`p11-rem-degenerate`), and the null of the collapse claim.
+#
+# The transport problems use the `"scaling"` path in float64, as the authors' code does, and our
+# stopping rule: the L1 error of the cluster marginal is at most $10^{-2}$. The authors' code
+# stops differently. Every 10 iterations it computes
+# $\mathrm{err}=\sum_i|c_i/c_i^{\mathrm{new}}-1|$, where $c$ is the sample scaling (our $\beta$)
+# before and after one iteration, and it stops when $\mathrm{err}<0.1$. After their cluster
+# step the plan's row sums are $c_i/(N c^{\mathrm{new}}_i)$, so $\mathrm{err}$ is $N$ times the
+# L1 error of the sample marginal: their rule asks for an L1 error below $0.1/N$, far tighter
+# than our $10^{-2}$. After training we run their loop on SeLa's final posteriors and count the
+# labels on which the two rules disagree. The network is evaluated on the un-augmented digits:
+# NMI between its argmax cluster (head 0) and the true digit, and the sizes of its clusters.
+# The PCA dimension of the DeepCluster run (32 of the 128 feature dimensions; the official code
+# keeps 256 of AlexNet's 4096) and the number of heads (5 rather than the paper's 10) were chosen by looking at the NMI of a few seeds: 32 made the baseline
+# stronger, and 10 heads were no better than 5 and slower.
+
+# %%
+fig, ax = plot.subplots(1, width=9.0, height=2.8)
+stages = [(0.08, "digits $x_i$\n(augmented)"),
+          (0.33, "network $\\Phi$, head $h$\n$\\log p(y\\mid x_i)$"),
+          (0.61, "label step\nSeLa: Sinkhorn, argmax $Q$\nDeepCluster: k-means"),
+          (0.89, "labels $\\hat y_i$\n(SeLa: about $N/K$ each)")]
+for xc, text in stages:
+    ax.text(xc, 0.66, text, ha="center", va="center", fontsize=9,
+            bbox=dict(boxstyle="round,pad=0.4", fc="white", ec=plot.PALETTE["measured"]))
+for (x0, _), (x1, _) in zip(stages, stages[1:]):  # step 1: data -> network -> labels
+    ax.annotate("", xy=(x1 - 0.095, 0.66), xytext=(x0 + 0.095, 0.66),
+                arrowprops=dict(arrowstyle="->", color="0.3"))
+ax.annotate("", xy=(0.33, 0.42), xytext=(0.89, 0.42),  # step 2: the labels train the network
+            arrowprops=dict(arrowstyle="->", color=plot.PALETTE["highlight"],
+                            connectionstyle="arc3,rad=-0.25"))
+ax.text(0.61, 0.04, "network step: one epoch of cross-entropy on the labels, then repeat",
+        ha="center", fontsize=9, color=plot.PALETTE["highlight"])
+ax.set(xlim=(0, 1), ylim=(0, 1), title="The alternating loop of self-labelling")
+ax.axis("off")
 
 # %%
 x, y = load_digits_tensors(device=dev)             # (1797, 64) in [0, 1], (1797,) digits
-K, H = 10, cfg["heads"]
+K = 10
 g_copies = runtime.generator(seed + 1, device=dev)
 x_train = torch.cat([x] + [augment_digits(x, g_copies)
                           for _ in range(cfg["copies"] - 1)])  # (N, 64); N = 1797 at ci scale
 
 
-def sela_labels(log_p):                            # (H, N, K) -> (H, N), iterations
-    res = solvers.sinkhorn_knopp(log_p, lam=LAM, tol=cfg["label_tol"],
-                                 max_iter=cfg["label_max_iter"], method="scaling")
-    return res.plan.argmax(-1), res.n_iter
-
-
-def naive_labels(log_p):
-    return log_p.argmax(-1), 0
-
-
-def posteriors(model, inputs):                     # (N, 64) -> (H, N, K) log p, float64
+def posteriors(model, inputs, heads):              # (N, 64) -> (H, N, K) log p, float64
     model.eval()
     with torch.no_grad():
-        return model(inputs).view(-1, H, K).log_softmax(-1).double().transpose(0, 1)
+        return model(inputs).view(-1, heads, K).log_softmax(-1).double().transpose(0, 1)
 
 
-def self_label(assign, name):
-    torch.manual_seed(seed)                        # the same initial network for both variants
-    model = MLP(64, cfg["hidden"], K * H, batch_norm=True).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9)
+def features(model, inputs):                       # (N, 64) -> (N, 128) last hidden layer
+    model.eval()
+    with torch.no_grad():
+        return model.layers[:-1](inputs)
+
+
+def sela_step(model, heads, gen):                  # SeLa: argmax of the transport plan
+    res = solvers.equipartition_labels(posteriors(model, x_train, heads), lam=LAM,
+                                       tol=cfg["label_tol"], max_iter=cfg["label_max_iter"],
+                                       method="scaling")
+    return res.labels, None, res.n_iter            # (H, N) labels, every sample once
+
+
+def argmax_step(model, heads, gen):                # no constraint: argmax of the network
+    return posteriors(model, x_train, heads).argmax(-1), None, 0
+
+
+def deepcluster_step(model, heads, gen):           # DeepCluster's label step
+    z = solvers.pca_whiten(features(model, x_train), cfg["pca_dim"])  # (N, d) whitened, unit norm
+    km = solvers.kmeans(z, K, generator=gen, max_iter=cfg["kmeans_iter"])  # empty ones re-split
+    idx = solvers.uniform_cluster_indices(km.labels, len(x_train), generator=gen)  # (N,) balanced
+    head = model.layers[-1]                        # a new classifier for the new clusters
+    with torch.no_grad():
+        head.weight.normal_(0.0, 0.01, generator=gen)
+        head.bias.zero_()
+    return km.labels[None], idx, km.n_split        # (1, N) labels, the sampled epoch
+
+
+def self_label(step, name, heads=1):
+    # the same initial body for every run (the head is drawn last, after the body)
+    model = MLP(64, cfg["hidden"], K * heads, batch_norm=True,
+                generator=runtime.generator(seed + 2)).to(dev)
+    head = model.layers[-1]
+    opt = torch.optim.SGD([dict(params=list(model.layers[:-1].parameters())),
+                           dict(params=list(head.parameters()),
+                                momentum=0.0 if step is deepcluster_step else 0.9)],
+                          lr=cfg["lr"], momentum=0.9)
     g_batches, g_aug = runtime.generator(seed), runtime.generator(seed, device=dev)
+    g_step = runtime.generator(seed + 3, device=dev)
 
     def cross_entropy(model, batch):               # batch: (B, 64) digits, (B, H) labels
         xb, yb = batch
-        logits = model(augment_digits(xb, g_aug)).view(-1, H, K)  # (B, H, K)
-        return F.cross_entropy(logits.reshape(-1, K), yb.reshape(-1))
+        logits = model(augment_digits(xb, g_aug)).view(-1, heads, K)  # (B, H, K)
+        return F.cross_entropy(logits.reshape(-1, K), yb.reshape(-1))  # mean over heads
 
-    log = {"nmi": [], "largest": [], "loss": [], "iterations": []}
+    log = {"nmi": [], "largest": [], "loss": [], "step": []}
     for _ in tqdm(range(cfg["epochs"]), desc=name):
-        labels, n_iter = assign(posteriors(model, x_train))      # step 1: fix p, solve for q
+        labels, idx, info = step(model, heads, g_step)           # step 1: fix p, pick labels
+        idx = torch.arange(len(x_train), device=dev) if idx is None else idx
         model.train()
-        hist = train.fit(model, cross_entropy, (x_train, labels.T.contiguous()), epochs=1,
-                         batch_size=cfg["batch_size"], optimizer=opt, generator=g_batches,
-                         progress=False)                          # step 2: fix q, train p
-        pred = posteriors(model, x)[0].argmax(-1)  # head 0 on the original digits
+        hist = train.fit(model, cross_entropy, (x_train[idx], labels[:, idx].T.contiguous()),
+                         epochs=1, batch_size=cfg["batch_size"], optimizer=opt,
+                         generator=g_batches, progress=False)     # step 2: fix q, train p
+        pred = posteriors(model, x, heads)[0].argmax(-1)  # head 0 on the original digits
         log["nmi"].append(metrics.nmi(y, pred))
         log["largest"].append(metrics.largest_cluster_fraction(pred, K))
         log["loss"].append(float(np.mean(hist["loss"])))
-        log["iterations"].append(n_iter)
-    return model, log
+        log["step"].append(info)                   # Sinkhorn iterations / k-means re-splits
+    return model, heads, labels[0], log
 
 
-runs = {name: self_label(assign, name) for name, assign in
-        [("SeLa", sela_labels), ("naive", naive_labels)]}
+H = cfg["heads"]
+multi = f"SeLa, {H} heads"
+runs = {"SeLa": self_label(sela_step, "SeLa"),
+        multi: self_label(sela_step, multi, heads=H),
+        "DeepCluster": self_label(deepcluster_step, "DeepCluster"),
+        "no constraint": self_label(argmax_step, "no constraint")}
 
 # %%
 summary = {}
-for name, (model, log) in runs.items():
-    log_p_final = posteriors(model, x)[0]          # (1797, K) head 0
+for name, (model, heads, labels, log) in runs.items():
+    log_p_final = posteriors(model, x, heads)[0]   # (1797, K) head 0
     pred = log_p_final.argmax(-1)
     probs = log_p_final.exp()
     mean_p = probs.mean(0)
     info = float(-(mean_p * mean_p.clamp_min(1e-300).log()).sum()
                  + (probs * log_p_final).sum(1).mean())  # H(mean p) - mean H(p)
     summary[name] = dict(nmi=metrics.nmi(y, pred),
-                         size_entropy=metrics.cluster_size_entropy(pred, K),
                          largest=metrics.largest_cluster_fraction(pred, K),
                          information=info, final_loss=log["loss"][-1],
-                         counts=torch.bincount(pred, minlength=K).cpu())
-results = pd.DataFrame(summary).T.drop(columns="counts")
-kmeans = KMeans(K, n_init=10, random_state=seed).fit_predict(x.cpu().numpy())  # a reference
+                         label_sizes=torch.bincount(labels, minlength=K).cpu())
+results = pd.DataFrame(summary).T.drop(columns="label_sizes")
+kmeans = KMeans(K, n_init=10, random_state=seed).fit_predict(x.cpu().numpy())  # the null
 kmeans_nmi = metrics.nmi(y.cpu(), torch.as_tensor(kmeans))
-runtime.glue("p11-kmeans-nmi", kmeans_nmi)
-runtime.glue("p11-sela-info", summary["SeLa"]["information"])
-runtime.glue("p11-naive-info", summary["naive"]["information"])
-runtime.glue("p11-naive-loss", summary["naive"]["final_loss"])
-runtime.glue("p11-sela-loss", summary["SeLa"]["final_loss"])
-runtime.glue("p11-sk-iters-max", max(runs["SeLa"][1]["iterations"]))
-runtime.glue("p11-logK", math.log(K))
+runtime.glue("P11.kmeans-nmi", kmeans_nmi)
+runtime.glue("P11.sela-info", summary["SeLa"]["information"])
+runtime.glue("P11.naive-info", summary["no constraint"]["information"])
+runtime.glue("P11.naive-loss", summary["no constraint"]["final_loss"])
+runtime.glue("P11.sela-loss", summary["SeLa"]["final_loss"])
+runtime.glue("P11.sk-iters-max", max(runs["SeLa"][3]["step"]))
+runtime.glue("P11.dc-splits", sum(runs["DeepCluster"][3]["step"]))
+runtime.glue("P11.log-k", math.log(K))
+runtime.glue("P11.heads", H)
 results
 
+# %% [markdown]
+# The authors' loop, with their stopping rule, on SeLa's final posteriors. It forms $P^\lambda$
+# from the probabilities directly, as their code does (fine in float64 at $\lambda=25$ for
+# these posteriors).
+
 # %%
-fig, axes = plot.subplots(3, width=4.0)
+def authors_sinkhorn(log_p, lam):                  # sinkhornknopp.py's loop, samples first
+    G = log_p.exp() ** lam                         # (N, K) P^lambda
+    n, k = G.shape
+    c = torch.full((n,), 1.0 / n, dtype=G.dtype)   # (N,) sample scaling, their `c`
+    err, it = math.inf, 0
+    while err > 0.1:
+        r = (1.0 / k) / (G.T @ c)                  # (K,) cluster step
+        c_new = (1.0 / n) / (G @ r)                # (N,) sample step
+        if it % 10 == 0:                           # tested every 10 iterations
+            err = float((c / c_new - 1).abs().sum())  # = N x L1 error of the sample marginal
+        c, it = c_new, it + 1
+    return (c[:, None] * G * r[None, :]).argmax(1), it  # labels, iterations
+
+
+final_log_p = posteriors(runs["SeLa"][0], x_train, 1)[0]  # (N, K)
+ours = solvers.equipartition_labels(final_log_p, lam=LAM, tol=cfg["label_tol"],
+                                    max_iter=cfg["label_max_iter"], method="scaling")
+theirs, their_iters = authors_sinkhorn(final_log_p, LAM)
+runtime.glue("P11.stop-disagree", float((ours.labels != theirs).float().mean()))
+runtime.glue("P11.stop-iters-ours", ours.n_iter)
+runtime.glue("P11.stop-iters-authors", their_iters)
+print(f"labels that differ: {(ours.labels != theirs).float().mean():.4f}; iterations: ours "
+      f"{ours.n_iter}, the authors' rule {their_iters}")
+
+# %%
+fig, axes = plot.subplots(3, width=4.2)
 epochs = np.arange(1, cfg["epochs"] + 1)
-colors = {"SeLa": plot.PALETTE["measured"], "naive": plot.PALETTE["baseline"]}
-for name, (_, log) in runs.items():
+colors = {"SeLa": plot.PALETTE["measured"], multi: plot.PALETTE["theory"],
+          "DeepCluster": plot.PALETTE["highlight"], "no constraint": plot.PALETTE["baseline"]}
+for name, (_, _, _, log) in runs.items():
     axes[0][0].plot(epochs, log["nmi"], color=colors[name], label=name)
     axes[0][1].plot(epochs, log["largest"], color=colors[name], label=name)
-plot.reference_line(axes[0][0], kmeans_nmi, "k-means on pixels", color=plot.PALETTE["highlight"])
+plot.reference_line(axes[0][0], kmeans_nmi, "k-means on pixels", color="k", style=":")
 plot.reference_line(axes[0][1], 1 / K, "equipartition 1/K")
-axes[0][0].set(xlabel="epoch", ylabel="NMI with the true digits", title="What the clusters find")
+axes[0][0].set(xlabel="epoch", ylabel="NMI with the true digits (head 0)",
+               title="What the clusters find")
 axes[0][1].set(xlabel="epoch", ylabel="largest cluster fraction", title="Collapse")
-width = 0.4
-for j, name in enumerate(["SeLa", "naive"]):
-    axes[0][2].bar(np.arange(K) + (j - 0.5) * width, summary[name]["counts"].numpy(), width,
-                   color=colors[name], label=name)
-plot.reference_line(axes[0][2], len(x) / K, "N / K")
-axes[0][2].set(xlabel="cluster (argmax of the network)", ylabel="samples", title="Cluster sizes")
+width = 0.27
+for j, name in enumerate(["SeLa", "DeepCluster", "no constraint"]):
+    sizes = summary[name]["label_sizes"].sort(descending=True).values.numpy()
+    axes[0][2].bar(np.arange(K) + (j - 1) * width, sizes, width, color=colors[name], label=name)
+plot.reference_line(axes[0][2], len(x_train) / K, "N / K")
+axes[0][2].set(xlabel="cluster, by size", ylabel="samples with this label",
+               title="Label sizes, last epoch")
 for ax in axes[0]:
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=7)
 
 # %% [markdown]
-# The naive loop drives its training loss down to {glue:text}`p11-naive-loss:.3f`, below SeLa's
-# {glue:text}`p11-sela-loss:.3f`, and it does so by merging clusters. That is the degenerate
-# minimum of {prf:ref}`p11-rem-degenerate` in action: a lower objective and a worse
-# clustering. SeLa's clusters stay balanced and line up with the digits. The information
-# estimate tells the same story: $\hat I(y;i)$ is {glue:text}`p11-sela-info:.2f` nats for SeLa
-# (at most $\log K=$ {glue:text}`p11-logK:.2f`) against {glue:text}`p11-naive-info:.2f` for the
-# naive loop. For scale, k-means on the raw pixels reaches an NMI of
-# {glue:text}`p11-kmeans-nmi:.2f` on these digits. Self-labelling a network from scratch lands in
-# the same range; the experiment is about the contrast with the naive loop, not about beating
-# k-means. As the network grows confident, the label solve needs more iterations, up to
-# {glue:text}`p11-sk-iters-max` in one epoch: the slow convergence of
-# {prf:ref}`p11-thm-sinkhorn` at large $\lambda$ times spread.
+# The right panel shows the labels of the last label step, largest first: SeLa's
+# $\arg\max_y Q_{iy}$ stays close to $N/K$ per cluster (rounding the plan is not exactly
+# balanced), DeepCluster's k-means clusters are uneven but none is empty (its re-splits fired
+# {glue:text}`P11.dc-splits` times over the run), and the loop without a constraint puts
+# almost everything in one label. That loop drives its training loss down to
+# {glue:text}`P11.naive-loss:.3f`, below SeLa's {glue:text}`P11.sela-loss:.3f`: the degenerate
+# minimum of {prf:ref}`p11-rem-degenerate` in action, a lower objective and a useless
+# clustering. The information estimate tells the same story: $\hat I(y;i)$ is
+# {glue:text}`P11.sela-info:.2f` nats for SeLa (at most $\log K=$ {glue:text}`P11.log-k:.2f`)
+# against {glue:text}`P11.naive-info:.2f` without the constraint.
+#
+# As the network grows confident, the label step needs more iterations, up to
+# {glue:text}`P11.sk-iters-max` in one epoch: the slow convergence of
+# {prf:ref}`p11-thm-sinkhorn` at large $\lambda$ times spread. On SeLa's final posteriors our
+# rule stopped after {glue:text}`P11.stop-iters-ours` iterations and the authors' rule after
+# {glue:text}`P11.stop-iters-authors`; the two label sets differ on a fraction
+# {glue:text}`P11.stop-disagree:.4f` of the samples.
 #
 # ## Claims
 #
-# Each claim is measured above and asserted below. Thresholds were calibrated by running the
-# chapter with `REPTUTOR_SEED=0,1,2,3,4` at ci scale (`tools/run_chapter.py --seeds 0 1 2 3 4`).
+# Each claim is measured above and asserted below. Thresholds were chosen on seeds 0-4 at ci
+# scale (`tools/run_chapter.py --seeds 0 1 2 3 4`) and confirmed on seeds 5-9; the ranges
+# quoted come from the committed calibration record. What the solver guarantees for any input
+# (both marginals of the plan, the identity $E+\log N=\langle Q,-\log P\rangle$, the $2\times2$
+# closed form, the Birkhoff contraction per iteration) is checked by the library's unit tests,
+# not here.
 #
-# 1. **`P11.marginals`**: the Sinkhorn plan at $\lambda=25$ lies in the transportation polytope.
-#    Both marginals, measured on the plan itself, are within an L1 error of $10^{-6}$. The solver
-#    was asked for $10^{-7}$ on the cluster marginal; the row marginal is exact by construction.
-#    The claim fails if the solver stops early, misreports its error, or has a wrong update.
-#    Seeds 0-4: $9.89$-$9.99\times10^{-8}$.
-# 2. **`P11.lp-gap`**: at SeLa's $\lambda=25$ the entropic plan is nearly LP-optimal: the cost gap
-#    lies in $[0, 0.005]$. The lower edge is the feasibility half of {prf:ref}`p11-prop-gap`,
-#    with $10^{-6}$ of slack for the marginal error. Seeds 0-4: 0.00086-0.00150. The upper edge
-#    is about 3 times the largest value seen, and 18 times below the theoretical
-#    $\log K/\lambda=0.092$.
-# 3. **`P11.gap-bound`**: at every $\lambda$ of the sweep, gap $\times\lambda/\log K\le 1$
-#    ({prf:ref}`p11-prop-gap`). This is a theorem, so it needs no calibration. Seeds 0-4: the
-#    largest ratio over the sweep (always at the smallest $\lambda$) is 0.309-0.321.
-# 4. **`P11.cost-monotone`**: the transport cost does not increase with $\lambda$. The largest
-#    change between consecutive $\lambda$ may be at most $+10^{-6}$, slack for the marginal error.
-#    Seeds 0-4: every step decreases the cost; the largest change is $-0.0050$ to $-0.0063$.
-# 5. **`P11.no-collapse`**: after self-labelling with equipartition, the network's own clusters stay
-#    balanced. The largest cluster holds at most 20 % of the digits (an equipartition gives 10 %).
-#    Seeds 0-4: 11.0-12.9 %.
-# 6. **`P11.size-entropy`**: the entropy of SeLa's cluster sizes is at least $\log K-0.05=2.253$
-#    nats. Seeds 0-4: 2.295-2.301 (with $\log 10=2.303$).
-# 7. **`P11.naive-collapses`**: argmax pseudo-labels without the constraint collapse. The largest
-#    cluster holds at least half of the digits. Seeds 0-4: 77-100 % (three seeds end with a
-#    single cluster).
-# 8. **`P11.nmi`**: SeLa's clusters recover much of the digit classes, NMI $\ge 0.55$. Seeds 0-4:
-#    0.667-0.818, so the threshold leaves a margin of about 0.12.
-# 9. **`P11.nmi-gap`**: SeLa's NMI beats the naive loop's by at least 0.25. Seeds 0-4: 0.36-0.82.
-#    The smallest gap is for the seed whose naive run keeps a few clusters alive.
+# 1. **`P11.gap-bound`** (theorem, {prf:ref}`p11-prop-gap`): at every $\lambda$ of the sweep,
+#    gap $\times\lambda/\log K\le 1$. Seeds 0-4: {glue:text}`P11.gap-bound.seeds-0-4`;
+#    seeds 5-9: {glue:text}`P11.gap-bound.seeds-5-9` (the largest ratio, always at the smallest
+#    $\lambda$).
+# 2. **`P11.cost-monotone`** (theorem, {prf:ref}`p11-prop-gap`): the transport cost does not
+#    increase with $\lambda$. The largest change between consecutive $\lambda$ may be at most
+#    $+10^{-6}$, slack for the marginal error. Seeds 0-4: {glue:text}`P11.cost-monotone.seeds-0-4`;
+#    seeds 5-9: {glue:text}`P11.cost-monotone.seeds-5-9`.
+# 3. **`P11.no-collapse`** (reproduction): with the equipartition constraint the network's own
+#    clusters stay balanced, the largest holding at most 20 % of the digits (an equipartition
+#    gives 10 %). Seeds 0-4: {glue:text}`P11.no-collapse.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P11.no-collapse.seeds-5-9`. Null, the same loop without the constraint:
+#    {glue:text}`P11.no-collapse.null-range`.
+#
+# DeepCluster's loop does not collapse either: its largest cluster holds
+# {glue:text}`P11.dc-largest:.2f` of the digits in this run. This is not a claim: DeepCluster
+# without its two fixes (plain k-means, no uniform sampling) does not collapse here either, and
+# with $K=10$ on these features k-means leaves no cluster empty by itself (the re-splits fired
+# {glue:text}`P11.dc-splits` times in this run), so the measurement cannot tell the fixes apart
+# from their absence.
+#
+# Three results of the paper (or of its motivation) did not reproduce at this scale and are
+# recorded as such:
+#
+# 4. **`P11.nmi-above-pixels`**: SeLa's clusters should capture the digit classes better than
+#    clustering the raw pixels. Measured, SeLa's NMI: {glue:text}`P11.nmi-above-pixels.seeds-0-4`
+#    (seeds 0-4), {glue:text}`P11.nmi-above-pixels.seeds-5-9` (seeds 5-9); k-means on the raw
+#    pixels: {glue:text}`P11.nmi-above-pixels.null-range`. An MLP trained for 40 epochs on 1,797
+#    digits lands at about the level of k-means on pixels, below it on most seeds.
+# 5. **`P11.multi-head`**: the paper reports that several heads give a better representation
+#    than one. Measured, head 0's NMI with $H$ heads minus the NMI with one head:
+#    {glue:text}`P11.multi-head.seeds-0-4` (seeds 0-4), {glue:text}`P11.multi-head.seeds-5-9`
+#    (seeds 5-9). The sign depends on the seed.
+# 6. **`P11.beats-deepcluster`**: the paper reports better features than DeepCluster. Measured,
+#    the NMI of SeLa with $H$ heads minus DeepCluster's: {glue:text}`P11.beats-deepcluster.seeds-0-4`
+#    (seeds 0-4), {glue:text}`P11.beats-deepcluster.seeds-5-9` (seeds 5-9): DeepCluster is level
+#    or ahead on most seeds.
 
 # %%
-q25 = plans[LAM]
-claims.check("P11.marginals", max(float((q25.sum(1) - 1 / n).abs().sum()),
-                                  float((q25.sum(0) - 1 / k).abs().sum())), upper=1e-6,
-             statement="the Sinkhorn-Knopp plan satisfies both equipartition marginals "
-                       "(rows 1/N, columns 1/K)")
-claims.check("P11.lp-gap", at["gap"], lower=0.0, upper=0.005, tol=1e-6,
-             statement="at lambda = 25 the entropic transport cost is within 0.005 of the exact "
-                       "LP optimum, and never below it")
-claims.check("P11.gap-bound", float((table["gap"] * table["lam"] / math.log(k)).max()), upper=1.0,
-             statement="the entropic plan's cost exceeds the LP optimum by at most log K / lambda")
-claims.check("P11.cost-monotone", float(np.diff(table["cost"].to_numpy()).max()), upper=0.0,
-             tol=1e-6, statement="the transport cost of the entropic plan is non-increasing in "
-                                 "lambda")
-claims.check("P11.no-collapse", summary["SeLa"]["largest"], upper=0.2,
-             statement="with the equipartition constraint the learned clusters do not collapse")
-claims.check("P11.size-entropy", summary["SeLa"]["size_entropy"], lower=math.log(K) - 0.05,
-             statement="with the equipartition constraint the cluster sizes stay near uniform")
-claims.check("P11.naive-collapses", summary["naive"]["largest"], lower=0.5,
-             statement="self-labelling by plain argmax (no equipartition) collapses into a "
-                       "dominant cluster")
-claims.check("P11.nmi", summary["SeLa"]["nmi"], lower=0.55,
-             statement="self-labelling with equipartition finds clusters aligned with the "
-                       "semantic classes")
-claims.check("P11.nmi-gap", summary["SeLa"]["nmi"] - summary["naive"]["nmi"], lower=0.25,
-             statement="the equipartition constraint is what makes self-labelling work: SeLa's "
-                       "NMI beats the unconstrained argmax loop by a wide margin")
+claims.check("P11.gap-bound", float((table["gap"] * table["lam"] / math.log(k)).max()),
+             kind="theorem", upper=1.0,
+             statement="the entropic plan's transport cost exceeds the LP optimum by at most "
+                       "log K / lambda (N=200 random posteriors, K=10, lambda from 0.5 to 25)")
+claims.check("P11.cost-monotone", float(np.diff(table["cost"].to_numpy()).max()),
+             kind="theorem", upper=0.0, tol=1e-6,
+             statement="the transport cost of the entropic plan is non-increasing in lambda "
+                       "(slack 1e-6 for the solver's marginal error)")
+no_constraint = "the same loop without equipartition (labels = argmax p)"
+claims.check("P11.no-collapse", summary["SeLa"]["largest"], kind="reproduction", upper=0.2,
+             null=summary["no constraint"]["largest"], null_name=no_constraint,
+             statement="self-labelling with the equipartition constraint does not collapse: on "
+                       "the digits, the trained network's largest cluster holds at most 20% of "
+                       "the samples (K=10, 40 epochs)")
+runtime.glue("P11.dc-largest", summary["DeepCluster"]["largest"])
+claims.not_reproduced(
+    "P11.nmi-above-pixels", measured=summary["SeLa"]["nmi"],
+    expected="an NMI above k-means on the raw pixels",
+    null=kmeans_nmi, null_name="k-means on the raw pixels (10 restarts)",
+    statement="self-labelling finds clusters aligned with the semantic classes, better than "
+              "clustering the input",
+    why="a small MLP trained for 40 epochs on 1,797 digits reaches about the level of k-means "
+        "on the pixels, below it on most seeds and above it on a few")
+claims.not_reproduced(
+    "P11.multi-head", measured=summary[multi]["nmi"] - summary["SeLa"]["nmi"],
+    expected="> 0: more heads, better features (paper, ablation of the number of heads)",
+    statement=f"training {H} heads, each with its own equipartitioned labels, improves on one "
+              "head (NMI of head 0 on the digits)",
+    why="at this scale the difference is positive on some seeds and negative on others; the "
+        "paper measures linear probes of ImageNet features, which saturate on these digits")
+claims.not_reproduced(
+    "P11.beats-deepcluster", measured=summary[multi]["nmi"] - summary["DeepCluster"]["nmi"],
+    expected="> 0: SeLa's features beat DeepCluster's (paper, ImageNet linear probes)",
+    statement="self-labelling with equipartition learns better clusters than DeepCluster's "
+              "k-means loop (NMI on the digits, same network and epochs)",
+    why="on 1,797 digits DeepCluster's k-means labels do as well or better on most seeds; "
+        "SeLa is ahead on a few")
 claims.summary("P11")
+
+# %%
+for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
+            "P11.nmi-above-pixels", "P11.multi-head",
+            "P11.beats-deepcluster"):
+    claims.glue_calibration(cid, fmt=".3g")
 
 # %% [markdown]
 # ## What the toy scale cannot show
 #
 # * **Representation quality.** The paper's results are about the *features*: linear probes
 #   and transfer of AlexNet and ResNet-50 trained on ImageNet with thousands of clusters and
-#   several heads. An MLP on 1,797 digits says nothing about those numbers. Here we check the
-#   mechanism only: the solver is exact where it should be, equipartition prevents collapse,
-#   and the labels it produces carry class information.
+#   several heads. An MLP on 1,797 digits says nothing about those numbers. Here the mechanism
+#   reproduces (the solver is exact where it should be, equipartition prevents collapse), while
+#   the comparisons of representations (against pixels, one head against several, SeLa against
+#   DeepCluster) do not separate at this size and are recorded as not reproduced. Linear probes,
+#   the paper's measure, are not computed here; the chapter compares the NMI of the clusters
+#   instead, which is a different reading of the representation.
+# * **Untested claims.** The paper's sensitivity to the number of clusters $K$ (over-clustering
+#   with $K$ larger than the number of classes) is not measured here.
 # * **The schedule.** The authors' code re-solves the labels a fixed number of times over the
 #   run (its `--nopts` option), more often early on. We re-solve every epoch, which is cheap
-#   here. Its stopping rule also differs from ours: it looks at the relative change of the
-#   sample scaling every 10 iterations, while we use the L1 error of the cluster marginal.
+#   here.
 # * **Scale of the label step.** With $N$ in the millions and $K=3000$, the cost per iteration
 #   ($O(NK)$) and the number of iterations both matter. The `"scaling"` path and `check_every`
 #   (fewer GPU synchronisations) are there for that, but they are not benchmarked in this
 #   chapter.
 # * **The full configuration** (a GPU) uses 10 augmented copies of the digits (about 18,000
-#   samples), a wider MLP, 5 heads solved as one batched transport problem, 200 epochs, and a
+#   samples), a wider MLP, 10 heads solved as one batched transport problem, 200 epochs, and a
 #   solver check with $N=1000$, $K=20$. The claims' thresholds were calibrated at ci scale only.
-#   The full configuration has not been run as part of this chapter's checks (no GPU was
-#   available when it was written).
+#   The full configuration has not been run.
 #
 # (p11-exercises)=
 # ## Exercises
@@ -647,8 +807,8 @@ claims.summary("P11")
 # alternately normalises prototypes and samples, ending with the samples. That is our start
 # $\beta=c$ followed by three (cluster step, sample step) pairs. The library's tests check the
 # equality to $10^{-10}$. After three iterations each sample's code is an exact distribution,
-# while the cluster marginal is only roughly uniform: `marginal_error` is typically of order
-# $10^{-2}$ to $10^{-1}$ in L1. SwAV accepts this on purpose. The codes are recomputed for
+# while the cluster marginal is only roughly uniform: `marginal_error` is far from the
+# tolerances used in this chapter (print it). SwAV accepts this on purpose. The codes are recomputed for
 # every batch, so only a soft pressure towards balance is needed, and three iterations are
 # cheap.
 # ```
@@ -664,16 +824,15 @@ claims.summary("P11")
 # ```{solution} ex-p11-3
 # :class: dropdown
 #
-# Late in training a row of $\log P$ spreads over about 14 nats, so at $\lambda=100$ the
-# exponent range is about 1400, beyond float64. Many kernel entries underflow, and if a whole
+# Once a row of $\log P$ spreads over more than about 7 nats (a confident network's rows do),
+# the exponent range at $\lambda=100$ passes 700, beyond float64. Many kernel entries underflow, and if a whole
 # column does, the scaling path raises a `FloatingPointError` that asks for the log domain; the
-# log domain is safe at any $\lambda$. In our runs (seeds 0 and 1, otherwise the ci
-# configuration) the NMI was 0.72 and 0.80 at $\lambda=1$, 0.66 and 0.83 at $\lambda=5$, and
-# 0.69 and 0.84 at $\lambda=100$: differences within the seed-to-seed spread. The largest
-# cluster stayed at 10-12 % every time, because the columns of the plan are balanced at every
-# $\lambda$. The cost is what changes: the largest number of Sinkhorn iterations in one epoch
-# was about 40 at $\lambda=1$, 190 at $\lambda=5$ and 3,400 at $\lambda=100$, and the
-# $\lambda=100$ runs (log domain) took more than 20 times longer.
+# log domain is safe at any $\lambda$. The largest cluster should stay near $1/K$ at every
+# $\lambda$, because the columns of the plan are balanced at every $\lambda$; compare the change
+# in NMI with its spread over seeds before reading anything into it. The cost is what changes:
+# the largest number of Sinkhorn iterations in one epoch grows quickly with $\lambda$ (the
+# $e^{\lambda\Delta/2}$ of the contraction argument), and the log domain is slower per iteration
+# than the scaling path.
 # ```
 #
 # ```{exercise}
