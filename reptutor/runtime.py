@@ -33,7 +33,7 @@ from reptutor import _checks
 __all__ = ["device", "scale", "pick", "seed_everything", "generator", "glue", "SCALES", "GLUE_KEY"]
 
 SCALES = ("ci", "full")
-#: A glue key: the paper id, then one or more dot-separated lowercase segments, e.g.
+#: The pattern of glue keys, the paper id then one or more dot-separated lowercase segments, e.g.
 #: ``P07.trained-gap`` or ``P07.trained-gap.seeds-0-4`` (a claim id is the one-segment case, see
 #: :data:`reptutor.claims.CLAIM_ID`, so a claim's value is glued under its own id).
 GLUE_KEY = re.compile(r"^P\d{2}\.[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$")

@@ -294,8 +294,8 @@ def generalized_nce_loss(
         >>> round(float(generalized_nce_loss(torch.ones(n, 3), pos)), 5) == round(math.log(5), 5)
         True
 
-        Positives identical and negatives orthogonal: as tau -> 0 the separate form falls to 0,
-        the shared form to log|P| (here |P| = 2).
+        Positives identical and negatives orthogonal: as :math:`\tau \to 0` the separate form
+        falls to 0, the shared form to :math:`\log|P_i|` (here :math:`|P_i| = 2`).
 
         >>> z = torch.eye(2, dtype=torch.float64).repeat_interleave(3, dim=0)  # 2 groups of 3 views
         >>> same = (z @ z.T > 0) & ~torch.eye(6, dtype=torch.bool)
