@@ -258,17 +258,7 @@ def check(
     _checks.string("statement", statement)
     value = _as_float("measured", measured)  # NaN/inf allowed: they fail the claim below
     expected, lower, upper, tol = _parse_bound(expected, lower, upper, tol)
-    null_value = None
-    if null is not None:
-        null_value = _as_float("null", null)
-        if not math.isfinite(null_value):
-            raise ValueError(f"null must be finite (it is a measured control), got {null_value}")
-        if null_name is None:
-            raise ValueError("null_name must name the control when null= is given, "
-                             "e.g. null_name='untrained encoder'")
-        _checks.string("null_name", null_name)
-    elif null_name is not None:
-        raise ValueError(f"null_name={null_name!r} was given without null=")
+    null_value = _null(null, null_name)
     if no_null is not None:
         _checks.string("no_null", no_null)
         if null is not None:
@@ -282,20 +272,11 @@ def check(
     passed = m >= 0
     null_passes = null_value is not None and margin(
         null_value, expected=expected, lower=lower, upper=upper, tol=tol) >= 0
-    record = ClaimRecord(
-        claim_id=claim_id, paper=claim_id.split(".")[0],
-        chapter=os.environ.get("REPTUTOR_CHAPTER", ""), kind=kind,
-        status="passed" if passed and not null_passes else "failed", statement=statement,
-        measured=value, expected=expected, lower=lower, upper=upper, tol=tol,
-        passed=bool(passed and not null_passes), null=null_value, null_name=null_name,
-        no_null=no_null, expected_text=None, why=None, scale=runtime.scale(), seed=_seed(),
-        time=_now(), cpu_s=time.process_time(),
-    )
-    _RECORDS.append(record)
-    _write(record)
-    runtime.glue(claim_id, value)
-    if null_value is not None:
-        runtime.glue(f"{claim_id}.null", null_value)
+    record = _record(
+        claim_id, kind=kind, status="passed" if passed and not null_passes else "failed",
+        statement=statement, measured=value, expected=expected, lower=lower, upper=upper,
+        tol=tol, passed=bool(passed and not null_passes), null=null_value, null_name=null_name,
+        no_null=no_null, expected_text=None, why=None)
     where = (f"(scale={record.scale}, seed={record.seed if record.seed is not None else 'default'})")
     if not passed:
         _fail(f"{claim_id} failed: {statement}\n  measured {value:.6g}, required {record.bound} "
@@ -367,25 +348,40 @@ def not_reproduced(
         expected_text = expected
     else:
         expected_text = f"{_checks.number('expected', expected):.6g}"
-    null_value = None
-    if null is not None:
-        null_value = _as_float("null", null)
-        if null_name is None:
-            raise ValueError("null_name must name the control when null= is given")
-        _checks.string("null_name", null_name)
+    return _record(
+        claim_id, kind=kind, status="not reproduced", statement=statement, measured=value,
+        expected=None, lower=None, upper=None, tol=0.0, passed=False,
+        null=_null(null, null_name), null_name=null_name, no_null=None,
+        expected_text=expected_text, why=why)
+
+
+def _null(null: Any, null_name: str | None) -> float | None:
+    """The control's value (finite, named), or None when there is no null."""
+    if null is None:
+        if null_name is not None:
+            raise ValueError(f"null_name={null_name!r} was given without null=")
+        return None
+    value = _as_float("null", null)
+    if not math.isfinite(value):
+        raise ValueError(f"null must be finite (it is a measured control), got {value}")
+    if null_name is None:
+        raise ValueError("null_name must name the control when null= is given, "
+                         "e.g. null_name='untrained encoder'")
+    _checks.string("null_name", null_name)
+    return value
+
+
+def _record(claim_id: str, **fields: Any) -> ClaimRecord:
+    """Build, keep, log and glue one record (its value, and its null's when there is one)."""
     record = ClaimRecord(
         claim_id=claim_id, paper=claim_id.split(".")[0],
-        chapter=os.environ.get("REPTUTOR_CHAPTER", ""), kind=kind,
-        status="not reproduced", statement=statement, measured=value, expected=None,
-        lower=None, upper=None, tol=0.0, passed=False, null=null_value, null_name=null_name,
-        no_null=None, expected_text=expected_text, why=why, scale=runtime.scale(), seed=_seed(),
-        time=_now(), cpu_s=time.process_time(),
-    )
+        chapter=os.environ.get("REPTUTOR_CHAPTER", ""), scale=runtime.scale(), seed=_seed(),
+        time=_now(), cpu_s=time.process_time(), **fields)
     _RECORDS.append(record)
     _write(record)
-    runtime.glue(claim_id, value)
-    if null_value is not None:
-        runtime.glue(f"{claim_id}.null", null_value)
+    runtime.glue(claim_id, record.measured)
+    if record.null is not None:
+        runtime.glue(f"{claim_id}.null", record.null)
     return record
 
 

@@ -9,7 +9,9 @@ time in the modules' declarations. pytest puts ``tests/`` on ``sys.path`` (``tes
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+from sklearn.metrics import mutual_info_score
 
 F64 = torch.float64
 
@@ -50,3 +52,18 @@ def views(n: int = 6, d: int = 4, seed: int = 0, dtype: torch.dtype = F64, *,
     if noise is None:
         return a, scale * second
     return a, a + noise * scale * second
+
+
+# References for the discrete-information metrics (tests of _discrete and mig share them).
+def ref_discretize(x: np.ndarray, bins: int) -> np.ndarray:
+    """disentanglement_lib's histogram discretization, its per-column loop included."""
+    out = np.zeros(x.shape, dtype=np.int64)
+    for j in range(x.shape[1]):  # as utils._histogram_discretize, minus its 1-based offset
+        out[:, j] = np.digitize(x[:, j], np.histogram(x[:, j], bins)[1][:-1]) - 1
+    return out
+
+
+def ref_mutual_info(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """disentanglement_lib's (codes x factors) plug-in mutual information, via scikit-learn."""
+    return np.array([[mutual_info_score(v[:, m], c[:, j]) for m in range(v.shape[1])]
+                     for j in range(c.shape[1])])

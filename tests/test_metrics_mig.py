@@ -14,21 +14,12 @@ from sklearn.metrics import mutual_info_score
 from reptutor.metrics import mig
 
 import _validation as V
+from _helpers import ref_discretize, ref_mutual_info
 
 
 # ---------------------------------------------------------------------------------------------
 # Reference (disentanglement_lib's algorithm, loops included).
 # ---------------------------------------------------------------------------------------------
-def ref_discretize(x: np.ndarray, bins: int) -> np.ndarray:
-    out = np.zeros(x.shape, dtype=np.int64)
-    for j in range(x.shape[1]):  # as utils._histogram_discretize, minus its 1-based offset
-        out[:, j] = np.digitize(x[:, j], np.histogram(x[:, j], bins)[1][:-1]) - 1
-    return out
-
-
-def ref_mutual_info(c: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.array([[mutual_info_score(v[:, m], c[:, j]) for m in range(v.shape[1])]
-                     for j in range(c.shape[1])])
 
 
 def ref_mig(z: np.ndarray, v: np.ndarray, bins: int = 20) -> float:
