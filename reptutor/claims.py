@@ -537,14 +537,28 @@ def glue_calibration(claim_id: str, fmt: str = ".3g") -> Calibration | None:
 
 
 def code_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a chapter's code cells (what its calibration record was made from).
+    """SHA-256 of what a chapter's code cells compute (what its calibration record was made from).
 
-    Prose edits leave it unchanged; any change to a code cell makes the record stale.
+    Each code cell is reduced to its Python syntax tree (``ast.dump``), so prose edits, comments,
+    formatting and a trailing ``;`` that silences a repr leave the digest unchanged, while any
+    change to what the code does makes the record stale. Cells tagged ``install`` (the Colab
+    set-up cell, which installs the package and computes nothing) are left out. A cell that is not
+    plain Python (an IPython magic) enters as its stripped text.
     """
+    import ast
+
     import jupytext
 
     nb = jupytext.read(str(path))
-    code = "\n\x1e\n".join(c.source.strip() for c in nb.cells if c.cell_type == "code")
+    parts = []
+    for c in nb.cells:
+        if c.cell_type != "code" or "install" in c.get("metadata", {}).get("tags", []):
+            continue
+        try:
+            parts.append(ast.dump(ast.parse(c.source)))
+        except SyntaxError:
+            parts.append(c.source.strip())
+    code = "\n\x1e\n".join(parts)
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 

@@ -269,3 +269,42 @@ def test_not_reproduced_kind():
     with pytest.raises(ValueError, match="kind must be one of"):
         claims.not_reproduced("P46.own", measured=0.5, expected="x", statement="s", why="w",
                               kind="fact")
+
+
+_CHAPTER = '''# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# Prose {text}.
+
+# %% tags=["hide-cell", "install"]
+print("install {pin}")
+
+# %%
+import math
+x = math.sqrt(2.0)  # comment {text}
+x{semicolon}
+'''
+
+
+def _digest(tmp_path, **kw):
+    fields = dict(text="a", pin="v1", semicolon="")
+    fields.update(kw)
+    p = tmp_path / f"ch{abs(hash(tuple(sorted(fields.items()))))}.py"
+    p.write_text(_CHAPTER.format(**fields))
+    return claims.code_digest(p)
+
+
+def test_code_digest_follows_what_the_code_computes(tmp_path):
+    base = _digest(tmp_path)
+    # prose, comments, the install cell and a repr-silencing ';' do not make a record stale
+    assert _digest(tmp_path, text="b") == base
+    assert _digest(tmp_path, pin="v2") == base
+    assert _digest(tmp_path, semicolon=";") == base
+    # a change to what a computing cell does does
+    p = tmp_path / "changed.py"
+    p.write_text(_CHAPTER.format(text="a", pin="v1", semicolon="").replace("2.0", "3.0"))
+    assert claims.code_digest(p) != base

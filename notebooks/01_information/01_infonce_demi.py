@@ -54,7 +54,7 @@
 # conditioning a multivariate Gaussian. This is the first chapter of Part I: no earlier chapter is
 # needed.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

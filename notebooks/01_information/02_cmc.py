@@ -50,7 +50,7 @@
 # **Prerequisites.** The InfoNCE bound and its $\log K$ ceiling (chapter P07); mutual
 # information, the data-processing inequality; linear probes.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

@@ -53,7 +53,7 @@
 # and the Jensen-Shannon divergence; a GAN discriminator's objective; convolutions and receptive
 # fields.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

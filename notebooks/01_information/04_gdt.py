@@ -53,7 +53,7 @@
 # **Prerequisites.** The InfoNCE loss and its softmax form (chapter
 # *Why InfoNCE can't see more than log K*), linear probes, the idea of mutual information.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

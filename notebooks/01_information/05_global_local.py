@@ -58,7 +58,7 @@
 # ceiling); {doc}`02_cmc` (cross-view contrast keeps the information the views share); 1-D
 # convolutions over time; linear probes.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

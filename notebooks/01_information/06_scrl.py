@@ -55,7 +55,7 @@
 # contrastive chapters of this part (e.g. {doc}`01_infonce_demi`). BYOL is introduced here from
 # scratch; Part II studies why it does not collapse.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

@@ -56,7 +56,7 @@
 # ({doc}`01_infonce_demi`), for mutual-information lower bounds. Piecewise-affine networks are
 # introduced here as far as needed.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:

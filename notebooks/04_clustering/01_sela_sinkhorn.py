@@ -54,7 +54,7 @@
 # **Prerequisites.** The softmax cross-entropy; entropy and mutual information (Part I); the
 # definition of a linear program. No earlier chapter of this part is needed.
 
-# %% tags=["hide-cell"]
+# %% tags=["hide-cell", "install"]
 # On Colab, install reptutor from the repository (Colab's own torch is kept).
 import sys, subprocess
 if "google.colab" in sys.modules:
