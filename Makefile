@@ -9,9 +9,9 @@ JOBS   ?= 2
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test env lock seeds bench clean
+.PHONY: book student test twins env chromium lock seeds bench clean
 
-env: $(STAMP)
+env: $(STAMP) chromium
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@echo "Creating the environment in $(VENV) from requirements/lock.txt (first run only; about 2 minutes)..."
@@ -25,7 +25,15 @@ $(STAMP): requirements/lock.txt pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_book.py _build/html
-	@echo "Open _build/html/index.html"
+	$(BIN)/python tools/make_student.py
+	@echo "Open _build/html/index.html (the student edition: _build/student/_build/html/index.html)"
+
+## The student edition (run by `make book` too): notebooks whose solutions are removed and whose
+## code exercises are stubs raising NotImplementedError with a hint (_build/student/notebooks),
+## and the book without solutions (_build/student/_build/html), drawn from the outputs that
+## `make book` executed and cached (chapters run only if the book has not been built).
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py
 
 ## Benchmarks against the installable peers (optional, ~30 min on 2 cores): CSVs and env.json
 ## into book/appendix/benchmarks, which the book's Benchmarks page draws.
@@ -36,8 +44,23 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench.py all --out book/appendix/benchmarks
 
 ## Run every test: unit tests, doctests, structure checks, every chapter through nbval.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -q
+
+## Regenerate the Colab notebooks (each chapter's .ipynb twin) from the .py sources, one-way:
+## MyST turned into plain Markdown, Colab GPU metadata. `--check` (CI) lists stale twins.
+twins: $(STAMP)
+	$(BIN)/python tools/make_twins.py
+
+## Debian's Chromium for the browser test (tests/test_browser.py): installed when /usr/bin/chromium
+## is missing and this runs as root with apt-get; otherwise the test skips and says why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for the browser test (first run only)..."; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "WARNING: could not install chromium; tests/test_browser.py will skip"; \
+	fi
 
 ## Run every chapter under seeds 0..4 and print its time and claim values.
 seeds: $(STAMP)

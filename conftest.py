@@ -17,6 +17,7 @@ os.environ.setdefault("REPTUTOR_SCALE", "ci")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("REPTUTOR_PROGRESS", "summary")  # one line per training loop, no widget
 os.environ.pop("REPTUTOR_CLAIMS_LOG", None)  # tests never write the book's claims log
 
 try:  # property tests: the same examples on every run (no flaky CI), no example database on disk

@@ -414,7 +414,10 @@ def records(prefix: str | None = None) -> list[ClaimRecord]:
 
 
 def summary(prefix: str | None = None):
-    """A :class:`pandas.DataFrame` of :func:`records`: status, claim, kind, measured, null, bound."""
+    """A :class:`pandas.DataFrame` of :func:`records`: status, claim, kind, measured, null, bound.
+
+    A claim without a null (a theorem, or ``no_null=``) shows ``"-"`` in the null column, not NaN.
+    """
     import pandas as pd
 
     cols = ["status", "claim", "kind", "measured", "null", "bound", "statement"]
@@ -424,7 +427,7 @@ def summary(prefix: str | None = None):
             "claim": r.claim_id,
             "kind": r.kind,
             "measured": r.measured,
-            "null": r.null,
+            "null": "-" if r.null is None else r.null,
             "bound": r.bound,
             "statement": r.statement,
         }
@@ -542,8 +545,9 @@ def code_digest(path: str | os.PathLike) -> str:
     Each code cell is reduced to its Python syntax tree (``ast.dump``), so prose edits, comments,
     formatting and a trailing ``;`` that silences a repr leave the digest unchanged, while any
     change to what the code does makes the record stale. Cells tagged ``install`` (the Colab
-    set-up cell, which installs the package and computes nothing) are left out. A cell that is not
-    plain Python (an IPython magic) enters as its stripped text.
+    set-up cell, which installs the package and computes nothing) and cells tagged ``solution``
+    (the exercises' solutions, which come after the chapter's last claim and check none) are left
+    out. A cell that is not plain Python (an IPython magic) enters as its stripped text.
     """
     import ast
 
@@ -552,7 +556,8 @@ def code_digest(path: str | os.PathLike) -> str:
     nb = jupytext.read(str(path))
     parts = []
     for c in nb.cells:
-        if c.cell_type != "code" or "install" in c.get("metadata", {}).get("tags", []):
+        tags = c.get("metadata", {}).get("tags", [])
+        if c.cell_type != "code" or "install" in tags or "solution" in tags:
             continue
         try:
             parts.append(ast.dump(ast.parse(c.source)))

@@ -3,6 +3,14 @@ r"""One look for every figure, and the figures that recur across chapters.
 Each plotting function takes an optional ``ax`` and returns it, and can draw the theory on the
 same axes as the measurement (``theory=``), so the reader compares them directly. Matplotlib and
 seaborn are imported lazily.
+
+Legible at the column width. The book shows a figure at most :data:`COLUMN_IN` inches wide (the
+width of the rendered page's output column, 688 CSS pixels at 96 px per inch) and never enlarges
+it. So :func:`subplots` caps a figure's width at :data:`COLUMN_IN` (shrinking the panels, not the
+text), the theme's text sizes are the sizes read on the page (legend and ticks 9 pt), and a
+figure made by :func:`subplots` raises any smaller text (an explicit ``fontsize=7``) to
+:data:`MIN_FONT_PT` times its display shrink factor when it is drawn. :func:`set_theme` also
+makes notebooks emit SVG figures (sharp at any zoom; text as paths, so the page needs no font).
 """
 from __future__ import annotations
 
@@ -23,6 +31,9 @@ __all__ = [
     "embedding",
     "heatmap",
     "PALETTE",
+    "COLUMN_IN",
+    "MIN_FONT_PT",
+    "display_scale",
 ]
 
 #: Colour roles used across the book (measurement, theory, baseline, highlight).
@@ -35,25 +46,116 @@ def _np(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+#: Width of the rendered book's output column, in inches at 96 CSS pixels per inch.
+COLUMN_IN = 688 / 96
+#: Smallest text size, in points as displayed on the page.
+MIN_FONT_PT = 9.0
+
+# Text sizes of the "notebook" context, in points at display scale 1 (a figure <= COLUMN_IN).
+_BOOK_SIZES = {"font.size": 10.0, "axes.labelsize": 10.0, "axes.titlesize": 10.5,
+               "xtick.labelsize": 9.0, "ytick.labelsize": 9.0, "legend.fontsize": 9.0,
+               "legend.title_fontsize": 9.5, "figure.titlesize": 11.0}
+
+
 def set_theme(context: str = "notebook") -> None:
-    """Apply the book's seaborn theme (white grid, colour-blind palette, readable sizes)."""
+    """Apply the book's theme: white grid, colour-blind palette, text legible at the column width.
+
+    In an IPython kernel, figures are also emitted as SVG (see the module doc).
+    """
     import seaborn as sns
 
     _checks.choice("context", context, ("paper", "notebook", "talk", "poster"))
     sns.set_theme(context=context, style="whitegrid", palette="colorblind")
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.titleweight": "bold",
-                         "figure.autolayout": True})
+    scale = {"paper": 0.9, "notebook": 1.0, "talk": 1.3, "poster": 1.6}[context]
+    mpl.rcParams.update({k: v * scale for k, v in _BOOK_SIZES.items()})
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 200, "axes.titleweight": "bold",
+                         "figure.autolayout": True, "svg.fonttype": "path",
+                         "svg.hashsalt": "reptutor"})
+    _inline_svg()
+
+
+def _inline_svg() -> None:
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return
+    if ip is None or ip.__class__.__name__ != "ZMQInteractiveShell":
+        return
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # pragma: no cover - depends on the environment
+        return
+    set_matplotlib_formats("svg")
+
+
+def display_scale(fig) -> float:
+    """How much the book shrinks ``fig`` to fit the column: ``min(1, COLUMN_IN / width)``."""
+    width = float(fig.get_figwidth())
+    return min(1.0, COLUMN_IN / width) if width > 0 else 1.0
+
+
+_FIGURE_CLASS: list = []
+
+
+def _book_figure_class():
+    if _FIGURE_CLASS:
+        return _FIGURE_CLASS[0]
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    class BookFigure(Figure):
+        """A Figure that raises text below :data:`MIN_FONT_PT` (as displayed) when drawn."""
+
+        def draw(self, renderer):
+            floor = MIN_FONT_PT / display_scale(self)
+            for text in self.findobj(Text):
+                if text.get_visible() and text.get_text() and text.get_fontsize() < floor:
+                    text.set_fontsize(floor)
+            return super().draw(renderer)
+
+    _FIGURE_CLASS.append(BookFigure)
+    return BookFigure
+
+
+#: A row of panels is wrapped onto more rows, instead of shrunk, when its panels would come out
+#: narrower than ``min(MIN_PANEL_IN, MIN_SHRINK * width)`` inches on the page.
+MIN_PANEL_IN = 2.9
+MIN_SHRINK = 0.75
 
 
 def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.2):
-    """``plt.subplots`` with the book's panel size; returns ``(fig, axes)``."""
+    """``plt.subplots`` with the book's panel size; returns ``(fig, axes)``.
+
+    ``width`` and ``height`` are one panel's size in inches; ``axes`` has shape
+    ``(nrows, ncols)`` (a single Axes when both are 1). When the panels of a row are wider than
+    the page's column (:data:`COLUMN_IN`) together, the figure is fitted to it so that its text
+    keeps its size on the page: shrunk by a factor ``s`` (widths by ``s``, heights by
+    ``sqrt(s)``), or, when that would leave panels narrower than ``min(MIN_PANEL_IN,
+    MIN_SHRINK * width)``, with each row of panels wrapped onto as many rows as it takes
+    (``axes[i, j]`` keeps its indices; only its place changes).
+    """
     import matplotlib.pyplot as plt
 
     _checks.integer("ncols", ncols, minimum=1)
     _checks.integer("nrows", nrows, minimum=1)
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=nrows * ncols == 1)
+    _checks.number("width", width, positive=True)
+    _checks.number("height", height, positive=True)
+    narrowest = min(MIN_PANEL_IN, MIN_SHRINK * width)
+    per_row = ncols
+    if min(width, COLUMN_IN / ncols) < narrowest:
+        per_row = max(1, min(ncols, int(COLUMN_IN // narrowest)))
+    wraps = -(-ncols // per_row)  # display rows per row of panels
+    shrink = min(1.0, COLUMN_IN / (width * per_row))
+    fig = plt.figure(figsize=(width * per_row * shrink, height * nrows * wraps * shrink ** 0.5),
+                     FigureClass=_book_figure_class())
+    grid = fig.add_gridspec(nrows * wraps, per_row)
+    axes = np.empty((nrows, ncols), dtype=object)
+    for i in range(nrows):
+        for j in range(ncols):
+            axes[i, j] = fig.add_subplot(grid[i * wraps + j // per_row, j % per_row])
+    return fig, (axes[0, 0] if nrows * ncols == 1 else axes)
 
 
 def reference_line(ax, y: float, label: str, *, color: str = PALETTE["theory"], style: str = "--"):

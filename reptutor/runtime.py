@@ -9,7 +9,10 @@ Every chapter starts with the same three lines::
 Environment variables (the only global configuration the library reads):
 
 * ``REPTUTOR_SCALE``: ``"ci"`` (small, runs on 2 CPU cores within the chapter's budget) or
-  ``"full"`` (larger, meant for a GPU). Default: ``"full"`` when CUDA is available, else ``"ci"``.
+  ``"full"`` (larger, meant for a GPU). Default: ``"ci"``, and on a GPU ``"full"`` only for a
+  chapter whose full configuration has been run on a GPU (a committed record in
+  ``reptutor/calibration/full_runs.json``, see :func:`pick`); otherwise the ci configuration
+  runs on the GPU, and :func:`pick` prints one line saying how to try the full one.
 * ``REPTUTOR_SEED``: an integer that replaces the seed a chapter passes to
   :func:`seed_everything`, so anyone can check that the chapter's claims do not depend on one
   lucky seed (``REPTUTOR_SEED=3 jupyter nbconvert --execute ...``).
@@ -20,9 +23,11 @@ Environment variables (the only global configuration the library reads):
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -30,7 +35,8 @@ import torch
 
 from reptutor import _checks
 
-__all__ = ["device", "scale", "pick", "seed_everything", "generator", "glue", "SCALES", "GLUE_KEY"]
+__all__ = ["device", "scale", "pick", "seed_everything", "generator", "glue", "full_runs",
+           "verified_full_run", "SCALES", "GLUE_KEY", "FULL_RUNS"]
 
 SCALES = ("ci", "full")
 #: The pattern of glue keys, the paper id then one or more dot-separated lowercase segments, e.g.
@@ -38,6 +44,18 @@ SCALES = ("ci", "full")
 #: :data:`reptutor.claims.CLAIM_ID`, so a claim's value is glued under its own id).
 GLUE_KEY = re.compile(r"^P\d{2}\.[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$")
 T = TypeVar("T")
+#: Path of the committed record of the chapters' full configurations run on a GPU.
+#:
+#: A JSON object whose ``runs`` maps a chapter source to its record. A record names the
+#: configuration (``config``), the code it ran (``code_sha256``, see
+#: :func:`reptutor.claims.code_digest`), where and when (``device``, ``torch``, ``date``), how
+#: long (``wall_s``) and every claim's value (``claims``). It is written by
+#: ``tools/run_chapter.py CHAPTER --scale full --record-full`` on a GPU, never by hand.
+FULL_RUNS = Path(__file__).resolve().parent / "calibration" / "full_runs.json"
+FULL_HINT = ("reptutor: a GPU is here, but this chapter's full configuration has not been run on "
+             "a GPU yet, so its ci configuration runs (on the GPU); to try the full one, set "
+             "REPTUTOR_SCALE=full (on Colab: %env REPTUTOR_SCALE=full) and rerun from this cell.")
+_picked = {"full_verified": False}  # what the last pick() found for the running chapter
 
 
 def device() -> torch.device:
@@ -77,8 +95,9 @@ def device() -> torch.device:
 def scale() -> str:
     r"""The configuration size chapters run at: ``"ci"`` or ``"full"``.
 
-    ``REPTUTOR_SCALE`` decides; when it is unset the default is ``"full"`` if CUDA is
-    available and ``"ci"`` otherwise.
+    ``REPTUTOR_SCALE`` decides. When it is unset the scale is ``"ci"``, except on a GPU for a
+    chapter whose full configuration has been verified there (:func:`pick` looks it up in
+    :data:`FULL_RUNS`): a configuration nobody has run is not the default anywhere.
 
     Returns:
         ``"ci"`` or ``"full"``.
@@ -95,16 +114,53 @@ def scale() -> str:
     """
     value = os.environ.get("REPTUTOR_SCALE")
     if value is None or value == "":
-        return "full" if torch.cuda.is_available() else "ci"
+        return "full" if torch.cuda.is_available() and _picked["full_verified"] else "ci"
     _checks.choice("REPTUTOR_SCALE", value, SCALES)
     return value
+
+
+def full_runs() -> dict[str, dict]:
+    r"""The committed full-scale runs, ``{chapter source: record}`` (see :data:`FULL_RUNS`).
+
+    Examples:
+        >>> isinstance(full_runs(), dict)
+        True
+    """
+    try:
+        data = json.loads(FULL_RUNS.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return dict(data.get("runs", {}))
+
+
+def _canonical(config: Any) -> Any:
+    return json.loads(json.dumps(config, sort_keys=True, default=repr))
+
+
+def verified_full_run(full: Any) -> dict | None:
+    r"""The committed GPU run of the configuration ``full``, or ``None`` if it was never run.
+
+    A record counts only for the very configuration it ran (compared as JSON: tuples and lists
+    alike), so changing a chapter's full configuration makes it unverified again.
+
+    Examples:
+        >>> verified_full_run({"n": -1}) is None
+        True
+    """
+    target = _canonical(full)
+    for record in full_runs().values():
+        if record.get("config") == target:
+            return record
+    return None
 
 
 def pick(*, ci: T, full: T) -> T:
     r"""Return ``ci`` or ``full`` according to :func:`scale`.
 
     Each chapter declares both of its configurations in one call, so a reader sees at a glance
-    what the GPU run changes.
+    what the GPU run changes. With ``REPTUTOR_SCALE`` unset on a GPU, the full configuration is
+    chosen only if it has been run on a GPU (:func:`verified_full_run`); otherwise the ci one
+    runs, on the GPU, and one line says how to try the full one (``REPTUTOR_SCALE=full``).
 
     Args:
         ci: the configuration for the small CPU run (the regression test).
@@ -120,7 +176,21 @@ def pick(*, ci: T, full: T) -> T:
         {'n': 65536}
         >>> del os.environ["REPTUTOR_SCALE"]
     """
-    return full if scale() == "full" else ci
+    if os.environ.get("REPTUTOR_SCALE") in (None, "") and torch.cuda.is_available():
+        record = verified_full_run(full)
+        _picked["full_verified"] = record is not None
+        if record is None:
+            print(FULL_HINT)
+        else:
+            print(f"reptutor: the full configuration runs (verified on {record.get('device')} "
+                  f"in {record.get('wall_s', float('nan')):.0f} s); REPTUTOR_SCALE=ci runs the "
+                  "small one.")
+    chosen = full if scale() == "full" else ci
+    log = os.environ.get("REPTUTOR_PICK_LOG")  # tools/run_chapter.py records what ran
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"scale": scale(), "config": _canonical(chosen)}) + "\n")
+    return chosen
 
 
 def seed_everything(seed: int = 0, *, threads: int | None = None) -> int:
@@ -191,7 +261,7 @@ def generator(seed: int, device: torch.device | str | None = None) -> torch.Gene
     return g
 
 
-def glue(name: str, value: Any) -> Any:
+def glue(name: str, value: Any) -> None:
     r"""Make ``value`` available to the chapter's prose as ``{glue:text}`name```.
 
     Calls :func:`myst_nb.glue` when myst-nb is installed (the book build) and does nothing
@@ -204,8 +274,8 @@ def glue(name: str, value: Any) -> Any:
         value: a number, string, 0-d tensor or NumPy scalar (tensors and NumPy scalars are
             converted to Python numbers; larger tensors to arrays).
 
-    Returns:
-        ``value``, unchanged (converted as above).
+    Returns ``None``, so that a ``glue(...)`` call ending a cell leaves no stray number in the
+    rendered page.
 
     Raises:
         TypeError: if ``name`` is not a non-empty string.
@@ -213,7 +283,6 @@ def glue(name: str, value: Any) -> Any:
 
     Examples:
         >>> glue("P07.k-needed", 3.5)
-        3.5
         >>> glue("p07-k-needed", 3.5)
         Traceback (most recent call last):
             ...
@@ -233,6 +302,6 @@ def glue(name: str, value: Any) -> Any:
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - depends on the environment
-        return value
+        return None
     _glue(name, value, display=False)
-    return value
+    return None

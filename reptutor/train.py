@@ -1,9 +1,23 @@
 r"""One small training loop for every chapter.
 
-:func:`fit` runs ``loss_fn(model, batch)`` over mini-batches with an optimizer, shows a tqdm
-progress bar (notebook widget or text), moves batches to the model's device, and returns a
-:class:`History` of every logged term. A chapter that needs something unusual (alternating
-updates, EMA targets) passes a ``callback`` instead of writing its own loop.
+:func:`fit` runs ``loss_fn(model, batch)`` over mini-batches with an optimizer, reports its
+progress, moves batches to the model's device, and returns a :class:`History` of every logged
+term. A chapter that needs something unusual (alternating updates, EMA targets) passes a
+``callback`` instead of writing its own loop; a chapter with its own loop wraps it in
+:func:`progress`.
+
+Progress is shown in one of three modes, chosen by the environment variable
+``REPTUTOR_PROGRESS``:
+
+* ``bar``: a live tqdm bar (a notebook widget in Jupyter or Colab, text in a terminal) that is
+  removed when the loop ends, followed by the one-line summary below;
+* ``summary``: only one line at the end, ``"<desc>: <steps> steps in <s> s, final loss <l>"``;
+  the rendered book uses this mode (its build sets the variable), so stored outputs hold no
+  widget, no half-finished bar and no widget JavaScript;
+* ``off``: nothing.
+
+Without the variable the mode is ``bar`` in an interactive session (an IPython kernel or a
+terminal) and ``summary`` otherwise.
 """
 from __future__ import annotations
 
@@ -17,7 +31,9 @@ from torch import nn
 
 from reptutor import _checks
 
-__all__ = ["fit", "History", "iterate_minibatches"]
+__all__ = ["fit", "History", "iterate_minibatches", "progress", "progress_mode"]
+
+PROGRESS_MODES = ("bar", "summary", "off")
 
 Batch = Union[torch.Tensor, tuple, list]
 LossOutput = Union[torch.Tensor, Mapping[str, torch.Tensor]]
@@ -145,8 +161,9 @@ def fit(
         generator: random generator for shuffling tensor data.
         log_every: log every this many steps (and always the last one).
         callback: called as ``callback(step, model, history)`` after each optimizer step.
-        progress: show a tqdm progress bar.
-        desc: the progress bar's label.
+        progress: report progress (a live bar and/or a one-line summary, see
+            :func:`progress_mode`); ``False`` prints nothing.
+        desc: the label of the bar and of the summary line.
 
     Returns:
         The :class:`History` of logged terms.
@@ -224,12 +241,10 @@ def fit(
 
             source = cycle()
 
-    from tqdm.auto import tqdm
-
     history = History()
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    bar = _Progress(total, desc, enabled=progress)
     step = 0
     for batch in source:
         if total is not None and step >= total:
@@ -257,10 +272,107 @@ def fit(
             if isinstance(out, Mapping):
                 terms.update({k: float(v.detach()) for k, v in out.items() if k != "loss"})
             history._log(step, terms)
-            bar.set_postfix(loss=f"{terms['loss']:.4g}", refresh=False)
+            bar.loss(terms["loss"])
         if callback is not None:
             callback(step, model, history)
         bar.update(1)
-    bar.close()
     history.seconds = time.perf_counter() - start
+    bar.close(history.seconds)
     return history
+
+
+def progress_mode() -> str:
+    """How loops report progress: ``"bar"``, ``"summary"`` or ``"off"`` (see the module doc).
+
+    ``REPTUTOR_PROGRESS`` decides when set; otherwise ``"bar"`` in an interactive session (an
+    IPython kernel, a terminal) and ``"summary"`` elsewhere (a script writing to a file, a pipe).
+
+    Examples:
+        >>> import os; os.environ["REPTUTOR_PROGRESS"] = "summary"
+        >>> progress_mode()
+        'summary'
+        >>> del os.environ["REPTUTOR_PROGRESS"]
+    """
+    import os
+    import sys
+
+    mode = os.environ.get("REPTUTOR_PROGRESS", "").strip().lower()
+    if mode:
+        return _checks.choice("REPTUTOR_PROGRESS", mode, PROGRESS_MODES)
+    try:
+        shell = get_ipython().__class__.__name__  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        shell = ""
+    if shell == "ZMQInteractiveShell" or "google.colab" in sys.modules:
+        return "bar"
+    return "bar" if getattr(sys.stderr, "isatty", lambda: False)() else "summary"
+
+
+class _Progress:
+    """A tqdm bar in ``bar`` mode, and the one-line summary in ``bar`` and ``summary`` modes."""
+
+    def __init__(self, total: int | None, desc: str, *, enabled: bool = True) -> None:
+        self.mode = progress_mode() if enabled else "off"
+        self.desc, self.steps, self.last_loss = desc, 0, None
+        self.start = time.perf_counter()
+        self.bar = None
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+
+    def loss(self, value: float) -> None:
+        self.last_loss = value
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+
+    def update(self, n: int = 1) -> None:
+        self.steps += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self, seconds: float | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.mode == "off":
+            return
+        seconds = time.perf_counter() - self.start if seconds is None else seconds
+        line = f"{self.desc}: {self.steps} steps in {seconds:.1f} s"
+        if self.last_loss is not None:
+            line += f", final loss {self.last_loss:.4g}"
+        print(line, flush=True)
+        self.mode = "off"  # once
+
+
+def progress(iterable: Iterable[Any], *, desc: str = "loop", total: int | None = None,
+             enabled: bool = True) -> Iterator[Any]:
+    """Iterate over ``iterable`` reporting progress like :func:`fit` (a bar and/or one line).
+
+    For a chapter's own training loop: ``for epoch in train.progress(range(n), desc="SeLa")``.
+    The summary line counts the items and the seconds; it prints when the loop ends (also
+    when it is left by ``break``).
+
+    Examples:
+        >>> import os; os.environ["REPTUTOR_PROGRESS"] = "summary"
+        >>> sum(progress(range(4), desc="demo"))  # doctest: +ELLIPSIS
+        demo: 4 steps in ... s
+        6
+        >>> del os.environ["REPTUTOR_PROGRESS"]
+    """
+    _checks.string("desc", desc)
+    _checks.boolean("enabled", enabled)
+    if total is not None:
+        _checks.integer("total", total, minimum=1)
+    elif hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    return _progress(iterable, _Progress(total, desc, enabled=enabled))
+
+
+def _progress(iterable: Iterable[Any], bar: "_Progress") -> Iterator[Any]:
+    try:
+        for item in iterable:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()

@@ -68,6 +68,7 @@ def test_records_and_summary():
     df = claims.summary("P02.recorded")
     assert list(df.columns) == ["status", "claim", "kind", "measured", "null", "bound", "statement"]
     assert df.iloc[-1]["status"] == "passed"
+    assert df.iloc[-1]["null"] == "-"  # no NaN on the page for a claim without a null
 
 
 def test_failed_checks_are_recorded_too():
@@ -287,11 +288,23 @@ print("install {pin}")
 import math
 x = math.sqrt(2.0)  # comment {text}
 x{semicolon}
+
+# %% [markdown] tags=["solution"]
+# ```{{solution-start}} ex-p99-1
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def f(x):
+    # HINT: {hint}
+    # BEGIN SOLUTION
+    return x ** {power}
+    # END SOLUTION
 '''
 
 
 def _digest(tmp_path, **kw):
-    fields = dict(text="a", pin="v1", semicolon="")
+    fields = dict(text="a", pin="v1", semicolon="", hint="square it", power="2")
     fields.update(kw)
     p = tmp_path / f"ch{abs(hash(tuple(sorted(fields.items()))))}.py"
     p.write_text(_CHAPTER.format(**fields))
@@ -304,7 +317,15 @@ def test_code_digest_follows_what_the_code_computes(tmp_path):
     assert _digest(tmp_path, text="b") == base
     assert _digest(tmp_path, pin="v2") == base
     assert _digest(tmp_path, semicolon=";") == base
+    # nor do the exercises' solutions (cells tagged "solution", after the last claim)
+    assert _digest(tmp_path, hint="cube it", power="3") == base
     # a change to what a computing cell does does
     p = tmp_path / "changed.py"
-    p.write_text(_CHAPTER.format(text="a", pin="v1", semicolon="").replace("2.0", "3.0"))
+    p.write_text(_CHAPTER.format(text="a", pin="v1", semicolon="", hint="h", power="2")
+                 .replace("2.0", "3.0"))
+    assert claims.code_digest(p) != base
+    # and the same solution code untagged counts as chapter code
+    p = tmp_path / "untagged.py"
+    p.write_text(_CHAPTER.format(text="a", pin="v1", semicolon="", hint="h", power="2")
+                 .replace('# %% tags=["solution"]', "# %%"))
     assert claims.code_digest(p) != base

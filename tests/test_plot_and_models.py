@@ -70,3 +70,38 @@ def test_mlp():
         MLP(4, [8], 3, batch_norm="yes")
     with pytest.raises(ValueError, match="in_dim must be >= 1, got 0"):
         MLP(0, [], 3)
+
+
+def test_figures_fit_the_column_and_text_is_legible_there():
+    plot.set_theme()
+    fig, axes = plot.subplots(3, width=3.1, height=3.4)  # 9.3 in of panels: shrunk by 0.77
+    assert axes.shape == (1, 3)
+    assert fig.get_figwidth() == pytest.approx(plot.COLUMN_IN)
+    assert plot.display_scale(fig) == pytest.approx(1.0)
+    assert fig.get_figheight() == pytest.approx(3.4 * (plot.COLUMN_IN / 9.3) ** 0.5)
+    axes[0, 0].plot([0, 1], label="a")
+    legend = axes[0, 0].legend(fontsize=7)  # what a chapter may ask for
+    title = axes[0, 1].set_title("t", fontsize=6)
+    fig.canvas.draw()
+    assert legend.get_texts()[0].get_fontsize() >= plot.MIN_FONT_PT
+    assert title.get_fontsize() >= plot.MIN_FONT_PT
+    assert min(t.get_fontsize() for t in axes[0, 2].get_xticklabels()) >= plot.MIN_FONT_PT
+    small, _ = plot.subplots(1, width=3.0, height=2.0)
+    assert small.get_size_inches() == pytest.approx((3.0, 2.0))  # narrower figures unchanged
+    wide = plt.figure(figsize=(2 * plot.COLUMN_IN, 3), FigureClass=type(fig))
+    assert plot.display_scale(wide) == pytest.approx(0.5)
+    text = wide.text(0.5, 0.5, "x", fontsize=9)
+    wide.canvas.draw()
+    assert text.get_fontsize() == pytest.approx(2 * plot.MIN_FONT_PT)  # shrunk by 2 on the page
+
+
+def test_a_row_too_wide_for_the_column_wraps_and_keeps_its_indices():
+    plot.set_theme()
+    fig, axes = plot.subplots(3, 2, width=4.4, height=3.0)  # 13.2 in per row: 2 panels per line
+    assert axes.shape == (2, 3)
+    assert fig.get_figwidth() == pytest.approx(plot.COLUMN_IN)
+    boxes = [[ax.get_position() for ax in row] for row in axes]
+    assert boxes[0][0].y0 == pytest.approx(boxes[0][1].y0)       # axes[0, 0] and [0, 1] side by side
+    assert boxes[0][2].y0 < boxes[0][0].y0 and boxes[0][2].x0 == pytest.approx(boxes[0][0].x0)
+    assert boxes[1][0].y0 < boxes[0][2].y0                         # the second row of panels below
+    assert plot.subplots(1)[1].__class__.__name__.endswith("Axes")  # one panel: an Axes

@@ -1,4 +1,5 @@
 """reptutor.runtime: scale, pick, seeds, threads, devices, glue."""
+import json
 import random
 import re
 from pathlib import Path
@@ -19,9 +20,105 @@ def test_scale_reads_environment(monkeypatch):
     assert runtime.scale() == "ci"
 
 
-def test_scale_default_follows_cuda(monkeypatch):
+def test_scale_default_is_ci_until_a_full_run_is_verified(monkeypatch):
     monkeypatch.delenv("REPTUTOR_SCALE", raising=False)
-    assert runtime.scale() == ("full" if torch.cuda.is_available() else "ci")
+    monkeypatch.setitem(runtime._picked, "full_verified", False)
+    assert runtime.scale() == "ci"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(runtime._picked, "full_verified", True)
+    assert runtime.scale() == "ci"  # no GPU: never full by default
+
+
+# --- scale on a GPU is honest: full only once that configuration has run on a GPU -------------
+
+CI, FULL = {"n": 8, "sizes": (1, 2)}, {"n": 4096, "sizes": (64, 128)}
+
+
+@pytest.fixture
+def gpu(monkeypatch, tmp_path):
+    """CUDA 'available', REPTUTOR_SCALE unset, and an empty record of full runs in tmp_path."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("REPTUTOR_SCALE", raising=False)
+    monkeypatch.delenv("REPTUTOR_PICK_LOG", raising=False)
+    monkeypatch.setitem(runtime._picked, "full_verified", False)
+    record = tmp_path / "full_runs.json"
+    record.write_text(json.dumps({"runs": {}}))
+    monkeypatch.setattr(runtime, "FULL_RUNS", record)
+    return record
+
+
+def _record(path, config, **extra):
+    rec = {"config": config, "code_sha256": "0" * 64, "device": "NVIDIA H100", "wall_s": 123.4,
+           "claims": {}, **extra}
+    path.write_text(json.dumps({"runs": {"notebooks/x/01_x.py": rec}}))
+
+
+def test_gpu_without_a_verified_full_run_runs_ci_and_says_how_to_try_full(gpu, capsys):
+    assert runtime.pick(ci=CI, full=FULL) is CI
+    assert runtime.scale() == "ci"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, "one line, not more"
+    assert "REPTUTOR_SCALE=full" in out[0] and "not been run on a GPU" in out[0]
+
+
+def test_gpu_with_a_verified_full_run_runs_full(gpu, capsys):
+    _record(gpu, {"n": 4096, "sizes": [64, 128]})  # JSON: the tuple is a list
+    assert runtime.pick(ci=CI, full=FULL) is FULL
+    assert runtime.scale() == "full"
+    out = capsys.readouterr().out
+    assert "verified on NVIDIA H100 in 123 s" in out and "REPTUTOR_SCALE=ci" in out
+
+
+def test_a_record_of_another_configuration_does_not_verify(gpu, capsys):
+    _record(gpu, {"n": 2048, "sizes": [64, 128]})
+    assert runtime.pick(ci=CI, full=FULL) is CI
+    assert runtime.scale() == "ci"
+    assert "REPTUTOR_SCALE=full" in capsys.readouterr().out
+
+
+def test_environment_overrides_on_a_gpu_silently(gpu, monkeypatch, capsys):
+    monkeypatch.setenv("REPTUTOR_SCALE", "full")
+    assert runtime.pick(ci=CI, full=FULL) is FULL
+    monkeypatch.setenv("REPTUTOR_SCALE", "ci")
+    _record(gpu, FULL)
+    assert runtime.pick(ci=CI, full=FULL) is CI
+    assert capsys.readouterr().out == ""
+
+
+def test_no_gpu_runs_ci_silently(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("REPTUTOR_SCALE", raising=False)
+    assert runtime.pick(ci=CI, full=FULL) is CI
+    assert capsys.readouterr().out == ""
+
+
+def test_pick_log_records_what_ran(gpu, monkeypatch, tmp_path, capsys):
+    log = tmp_path / "picks.jsonl"
+    monkeypatch.setenv("REPTUTOR_PICK_LOG", str(log))
+    runtime.pick(ci=CI, full=FULL)
+    assert json.loads(log.read_text()) == {"scale": "ci", "config": {"n": 8, "sizes": [1, 2]}}
+
+
+def test_committed_full_runs_are_fresh_and_complete():
+    """Every record names a chapter, the code it ran (still the chapter's), where, how long and
+    every claim's value; a chapter changed since its GPU run must be rerun there (or its record
+    deleted, which makes its full configuration unverified again)."""
+    from reptutor import claims
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads(runtime.FULL_RUNS.read_text(encoding="utf-8"))
+    assert set(data) <= {"about", "runs"} and isinstance(data["runs"], dict)
+    for rel, rec in data["runs"].items():
+        src = root / rel
+        assert src.exists(), f"full_runs.json names a missing chapter {rel}"
+        missing = {"config", "code_sha256", "device", "date", "wall_s", "claims"} - set(rec)
+        assert not missing, f"{rel}: the full-run record lacks {sorted(missing)}"
+        assert rec["code_sha256"] == claims.code_digest(src), (
+            f"{rel} changed since its full configuration ran on a GPU: rerun it there with "
+            f"`tools/run_chapter.py {rel} --scale full --record-full`, or delete its record")
+        assert rec["claims"] and all(c.get("status") in ("passed", "not reproduced")
+                                     for c in rec["claims"].values()), (
+            f"{rel}: a full-run record has every claim checked, none failed")
 
 
 def test_scale_rejects_unknown_value_and_lists_options(monkeypatch):
@@ -111,11 +208,17 @@ def test_generator_is_independent_of_global_state():
         runtime.generator(-2)
 
 
-def test_glue_returns_value_and_validates_name():
-    assert runtime.glue("P00.x", 1.5) == 1.5
-    assert runtime.glue("P00.t", torch.tensor(2.0)) == 2.0
-    out = runtime.glue("P00.n", np.float64(0.5))
-    assert out == 0.5 and type(out) is float
+def test_glue_returns_none_converts_values_and_validates_name(monkeypatch):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    # None: a glue call that ends a cell leaves no stray number in the rendered page
+    assert runtime.glue("P00.x", 1.5) is None
+    runtime.glue("P00.t", torch.tensor(2.0))
+    runtime.glue("P00.n", np.float64(0.5))
+    assert seen == {"P00.x": 1.5, "P00.t": 2.0, "P00.n": 0.5}
+    assert type(seen["P00.t"]) is float and type(seen["P00.n"]) is float
     with pytest.raises(TypeError, match="name must be a non-empty string"):
         runtime.glue("", 1.0)
 
@@ -125,7 +228,7 @@ def test_glue_returns_value_and_validates_name():
                                  "P11.sk-iters-max"])
 def test_glue_keys_follow_the_claim_id_pattern(key):
     assert runtime.GLUE_KEY.match(key)
-    assert runtime.glue(key, 1.0) == 1.0
+    runtime.glue(key, 1.0)
 
 
 @pytest.mark.parametrize("key", ["p46-r", "p11-logK", "P07.logK", "P07.", "P7.mi", "P07..mi",

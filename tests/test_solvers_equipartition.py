@@ -85,6 +85,24 @@ def test_sinkhorn_cost_approaches_the_lp_within_log_k_over_lambda():
     assert costs[-1] < 0.02  # lam = 32 is close to the LP on this problem (measured 3e-3)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gap_bound_and_monotone_cost_on_the_sela_chapters_sweep(seed):
+    # The problem of the SeLa chapter's Experiment 1 (same N=200, K=10, softmax of 2 x Gaussian
+    # logits, lambda sweep and tolerance 1e-7). These were its claims P11.gap-bound and
+    # P11.cost-monotone; they hold for any correct solver whatever the data, so they live here.
+    n, k = 200, 10
+    log_p = random_log_p(n, k, seed=seed, scale=2.0)
+    lp = float(exact_equipartition(-log_p).value)
+    costs = []
+    for lam in (0.5, 1.0, 2.0, 5.0, 10.0, 25.0):
+        res = sinkhorn_knopp(log_p, lam=lam, tol=1e-7, max_iter=20_000)
+        assert res.converged
+        costs.append(float((res.plan * -log_p).sum()))
+        # slack: an L1 marginal error of 1e-7 moves the cost by at most 1e-7 x max cost (< 2e-6)
+        assert -1e-5 <= costs[-1] - lp <= math.log(k) / lam + 1e-5
+    assert all(b <= a + 1e-5 for a, b in zip(costs, costs[1:]))  # measured steps <= -5e-3
+
+
 # ------------------------------------------------------------------- labels (the SeLa step)
 def test_equipartition_labels_undo_a_collapsed_model():
     g = torch.Generator().manual_seed(18)

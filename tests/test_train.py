@@ -93,6 +93,58 @@ def test_errors():
         hist["acc"]
 
 
+# ---------------------------------------------------------------- progress: a bar or one line
+def _tiny_fit(**kw):
+    model = nn.Linear(2, 1)
+    return train.fit(model, lambda m, b: m(b).pow(2).mean(), torch.randn(16, 2), steps=3,
+                     batch_size=8, desc="tiny", **kw)
+
+
+def test_summary_mode_prints_one_line_with_steps_seconds_and_final_loss(monkeypatch, capsys):
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "summary")
+    hist = _tiny_fit()
+    out, err = capsys.readouterr()
+    assert err == ""  # no bar, no stale "96% 386/400" state
+    (line,) = out.splitlines()
+    assert line.startswith("tiny: 3 steps in ") and line.endswith(f"final loss {hist.last():.4g}")
+
+
+def test_off_mode_and_progress_false_print_nothing(monkeypatch, capsys):
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "off")
+    _tiny_fit()
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "summary")
+    _tiny_fit(progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_bar_mode_removes_its_bar_and_ends_with_the_summary(monkeypatch, capsys):
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "bar")
+    _tiny_fit()
+    out, _ = capsys.readouterr()
+    assert out.startswith("tiny: 3 steps in ")
+
+
+def test_progress_mode_default_and_bad_value(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.delenv("REPTUTOR_PROGRESS", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, not a kernel
+    assert train.progress_mode() == "summary"
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "widget")
+    with pytest.raises(ValueError, match="REPTUTOR_PROGRESS must be one of 'bar', 'summary', 'off'"):
+        train.progress_mode()
+
+
+def test_progress_wraps_a_loop_and_reports_at_break(monkeypatch, capsys):
+    monkeypatch.setenv("REPTUTOR_PROGRESS", "summary")
+    for i in train.progress(range(10), desc="own loop"):
+        if i == 3:
+            break
+    assert capsys.readouterr().out.startswith("own loop: 3 steps in ")
+    assert list(train.progress(iter([1, 2]), desc="gen")) == [1, 2]
+
+
 # ---------------------------------------------------------------- declarations for the harnesses
 class _Linear(nn.Module):
     def __init__(self) -> None:
@@ -117,6 +169,9 @@ VALIDATION = [
     ), na={"rank": "data is any batch structure; its shape is the model's business",
            "empty": "data is any batch structure; see iterate_minibatches",
            "nonfinite": "a NaN loss is reported by fit's own check on the loss (test_train.py)"}),
+    V.Entry("train.progress", lambda: {"iterable": range(2), "desc": "loop", "total": 2}, (
+        V.nonpositive("total"), *V.boolean("enabled"),
+    )),
     V.Entry("train.iterate_minibatches", lambda: {"data": V.randn(8, 2), "batch_size": 4}, (
         V.nonpositive("batch_size"), V.wrong_type("data", lambda x: None, "tensor"),
         V.shape("data", lambda k: (k["data"], k["data"][:7])), *V.boolean("shuffle", "drop_last"),

@@ -68,7 +68,7 @@ from _validation import KINDS, Bad, Entry, match_of
 SUBPACKAGES = ("losses", "estimators", "solvers", "metrics", "data", "models")
 #: Single public callables outside the subpackages (functions of runtime that take arguments).
 EXTRA_CALLABLES = (
-    "train.fit", "train.iterate_minibatches", "claims.check", "claims.not_reproduced",
+    "train.fit", "train.iterate_minibatches", "train.progress", "claims.check", "claims.not_reproduced",
     "claims.glue_calibration", "claims.records", "claims.summary",
     "runtime.pick", "runtime.seed_everything", "runtime.generator", "runtime.glue",
     "evaluation.factor_vae_batches",

@@ -16,6 +16,23 @@ from check_links import broken_links  # noqa: E402
 from run_chapter import toc_chapters  # noqa: E402
 
 
+STRAY_REPR = re.compile(r"^(<[\w.]+ (object )?at 0x[0-9a-f]+>|Text\(.*\)|\(np\.float64\(.*|"
+                        r"-?\d+\.\d+(e[-+]?\d+)?)$")
+
+
+def stray_reprs(page_html: str) -> list[str]:
+    """Text outputs (a cell's printed value) that are a bare repr or a bare number."""
+    import html
+
+    out = []
+    for block in re.findall(r'<div class="output text_plain[^"]*">(.*?)</div>\s*</div>', page_html,
+                            flags=re.S):
+        text = html.unescape(re.sub(r"<[^>]+>", "", block)).strip()
+        if STRAY_REPR.match(text):
+            out.append(text)
+    return out
+
+
 def main() -> int:
     html_root = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "html"
     problems = []
@@ -34,6 +51,10 @@ def main() -> int:
             "a Colab link to its .ipynb": f"colab.research.google.com/github/" in text
             and str(rel.with_suffix(".ipynb")) in text,
             "no unresolved glue": "could not find" not in text.lower(),
+            "an .ipynb download of its twin": f"_sources/{rel.with_suffix('.ipynb').as_posix()}" in text,
+            "no widget JavaScript or state": "jupyter-widgets" not in text
+            and "widget-state+json" not in text,
+            "no stray repr in an output": not stray_reprs(text),
         }
         missing = [name for name, ok in checks.items() if not ok]
         if missing:

@@ -11,6 +11,10 @@ over seeds 0-4 (where thresholds are chosen) and, separately, over seeds 5-9 (he
 null's values. It writes nothing unless every claim holds (and every null fails) on all ten seeds.
 --no-raise reports failed claims instead of stopping the chapter at the first one (for choosing
 thresholds on seeds 0-4; never used by tests or the book).
+--scale full --record-full (on a GPU) runs the full configuration and, if every run passes, writes
+its record into reptutor/calibration/full_runs.json (the configuration, the code digest, device,
+wall time and claim values): from then on that configuration is what the chapter runs on a GPU
+by default (reptutor.runtime.pick), and the execution-statistics page shows its time.
 
 Each run executes the chapter's py:percent source (through jupytext, in memory) in a fresh
 kernel inside a temporary working directory, with REPTUTOR_SCALE (default ci), REPTUTOR_SEED and
@@ -68,8 +72,10 @@ def run_one(path: str, seed: int | None, scale: str, timeout: int, no_raise: boo
     nb = jupytext.read(path)
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "claims.jsonl")
+        picks = os.path.join(tmp, "picks.jsonl")
         os.environ.update({"REPTUTOR_SCALE": scale, "OMP_NUM_THREADS": "1",
                            "REPTUTOR_CLAIMS_LOG": log, "MPLBACKEND": "Agg",
+                           "REPTUTOR_PICK_LOG": picks,
                            "REPTUTOR_CHAPTER": os.path.relpath(path, ROOT),
                            "REPTUTOR_CLAIMS_NO_RAISE": "1" if no_raise else "0",
                            "REPTUTOR_CALIBRATING": "1" if calibrating else "0"})
@@ -91,9 +97,12 @@ def run_one(path: str, seed: int | None, scale: str, timeout: int, no_raise: boo
         claims = []
         if os.path.exists(log):
             claims = [json.loads(line) for line in open(log, encoding="utf-8")]
-        leftovers = sorted(p for p in os.listdir(tmp) if p != "claims.jsonl")
+        configs = []
+        if os.path.exists(picks):
+            configs = [json.loads(line) for line in open(picks, encoding="utf-8")]
+        leftovers = sorted(p for p in os.listdir(tmp) if p not in ("claims.jsonl", "picks.jsonl"))
     return {"path": path, "seed": seed, "seconds": seconds, "cpu_s": cpu, "error": error,
-            "claims": claims, "leftovers": leftovers}
+            "claims": claims, "leftovers": leftovers, "picks": configs}
 
 
 def _execute(client) -> float | None:
@@ -123,6 +132,9 @@ def main() -> int:
                     help="run seeds 0-9 and write reptutor/calibration/<paper>.json")
     ap.add_argument("--no-raise", action="store_true",
                     help="report failed claims without stopping the chapter")
+    ap.add_argument("--record-full", action="store_true",
+                    help="with --scale full on a GPU: record the runs in "
+                         "reptutor/calibration/full_runs.json if all pass")
     args = ap.parse_args()
     paths = [Path(p).resolve() for p in args.paths]
     if args.all:
@@ -131,6 +143,13 @@ def main() -> int:
         ap.error("give chapter paths or --all")
     if args.calibrate and (args.seeds or args.no_raise):
         ap.error("--calibrate runs seeds 0-9 itself and must raise on a failed claim")
+    if args.record_full:
+        import torch
+
+        if args.scale != "full" or args.no_raise or args.calibrate:
+            ap.error("--record-full needs --scale full, and neither --no-raise nor --calibrate")
+        if not torch.cuda.is_available():
+            ap.error("--record-full records a run on a GPU, and CUDA is not available here")
     seeds = list(range(10)) if args.calibrate else (args.seeds if args.seeds else [None])
     jobs = [(str(p), s, args.scale, args.timeout, args.no_raise, args.calibrate)
             for p in paths for s in seeds]
@@ -162,7 +181,54 @@ def main() -> int:
             print("calibration not written: a run failed")
             return 1
         write_calibration(results, args.scale)
+    if args.record_full:
+        if bad:
+            print("full-scale record not written: a run failed")
+            return 1
+        write_full_runs(results)
     return 1 if bad else 0
+
+
+def write_full_runs(results: list[dict]) -> None:
+    """Record each chapter's full-scale runs (all passed) in reptutor/calibration/full_runs.json."""
+    import datetime
+    import platform
+
+    import torch
+
+    from reptutor import claims, runtime
+
+    data = {"about": "", "runs": {}}
+    if runtime.FULL_RUNS.exists():
+        data = json.loads(runtime.FULL_RUNS.read_text(encoding="utf-8"))
+    by_chapter: dict[str, list[dict]] = {}
+    for r in results:
+        by_chapter.setdefault(r["path"], []).append(r)
+    for path, runs in by_chapter.items():
+        rel = os.path.relpath(path, ROOT)
+        configs = {json.dumps(p["config"], sort_keys=True) for r in runs for p in r["picks"]
+                   if p["scale"] == "full"}
+        if len(configs) != 1:
+            raise SystemExit(f"{rel}: expected one full configuration from runtime.pick, got "
+                             f"{len(configs)}")
+        data["runs"][rel] = {
+            "config": json.loads(configs.pop()),
+            "code_sha256": claims.code_digest(path),
+            "device": torch.cuda.get_device_name(0),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "date": datetime.date.today().isoformat(),
+            "seeds": [r["seed"] for r in runs],  # null: the chapter's own seed
+            "wall_s": round(max(r["seconds"] for r in runs), 1),
+            "cpu_s": round(max(r["cpu_s"] or 0.0 for r in runs), 1),
+            "claims": {c["claim_id"]: {k: c.get(k) for k in ("measured", "null", "status")}
+                       for r in runs[:1] for c in r["claims"]},
+            "claims_by_seed": {"default" if r["seed"] is None else str(r["seed"]):
+                               {c["claim_id"]: c["measured"] for c in r["claims"]} for r in runs},
+        }
+        print(f"recorded the full-scale run of {rel} in {os.path.relpath(runtime.FULL_RUNS, ROOT)}")
+    runtime.FULL_RUNS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n",
+                                 encoding="utf-8")
 
 
 def write_calibration(results: list[dict], scale: str) -> None:

@@ -165,10 +165,7 @@ class FillTables(SphinxPostTransform):
                 out.append(para)
                 rows.sort(key=lambda r: (r[2] is not None and r[2].get("status") == "not reproduced",
                                          order.get(((r[1] or r[2] or {}).get("kind")), 3)))
-                out.append(_table(["status", "claim", "kind", "measured", "null", "bound",
-                                   "margin, seeds 0–4 / 5–9", "statement"],
-                                  [_claim_row(cid, rec, c) for cid, rec, c in rows],
-                                  classes=["reptutor-claims"]))
+                out.append(_claims_table([_claim_cells(cid, rec, c) for cid, rec, c in rows]))
         return out
 
     def _budgets(self, fromdoc, chapters):
@@ -185,6 +182,7 @@ class FillTables(SphinxPostTransform):
                         if rec["claim_id"] in _ids_of(path):
                             cpu[str(path)] = max(cpu.get(str(path), 0.0), rec.get("cpu_s") or 0.0)
         rows = []
+        full_runs = _full_runs()
         for docname, path in chapters:
             papers, budget = _header(path)
             exec_data = data.get(docname, {}).get("exec_data") or {}
@@ -199,9 +197,31 @@ class FillTables(SphinxPostTransform):
                 "-" if c is None else f"{c:.1f}" + (" ⚠ over budget" if c > budget else ""),
                 "-" if runtime is None else f"{runtime:.1f}",
                 f"{method}" + ("" if ok is None else (" ✅" if ok else " ❌")),
+                _full_scale(full_runs.get(path.relative_to(ROOT).as_posix()), path),
             ])
         return _table(["chapter", "papers", "CPU budget (s, ci)", "CPU time to its last claim (s)",
-                       "wall time in this build (s)", "execution"], rows)
+                       "wall time in this build (s)", "execution",
+                       "full scale (GPU): wall time, where, when"], rows)
+
+
+def _full_runs() -> dict[str, dict]:
+    """reptutor/calibration/full_runs.json: the full configurations run on a GPU."""
+    path = ROOT / "reptutor" / "calibration" / "full_runs.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("runs", {})
+
+
+def _full_scale(record: dict | None, path: Path) -> str:
+    """The full-scale cell of a chapter's row: its GPU run, or that there has been none."""
+    if not record:
+        return "not yet run on a GPU"
+    from reptutor.claims import code_digest
+
+    text = f"{record['wall_s']:.0f} s on {record['device']} ({record['date']})"
+    if record.get("code_sha256") != code_digest(path):
+        text += ", code changed since"
+    return text
 
 
 def env_title(env, docname: str) -> str:
@@ -242,44 +262,90 @@ def _calibration(ids: list[str]) -> dict[str, dict]:
     return out
 
 
-def _num(x) -> str:
-    return "" if x is None else f"{x:.4g}"
+CLAIM_HEADERS = ["status", "claim", "kind", "measured", "null", "bound",
+                 "margin, seeds 0–4 / 5–9"]
+#: Column widths in percent of the page's column (the table has a fixed layout).
+CLAIM_WIDTHS = [14, 24, 13, 11, 11, 14, 13]
 
 
-def _claim_row(cid: str, rec: dict | None, c: dict | None) -> list:
-    """status, claim, kind, measured, null, bound, margin 0-4 / 5-9, statement."""
+def _claim_cells(cid: str, rec: dict | None, c: dict | None) -> dict:
+    """One claim: its status and the short cells of its first row, and its statement row."""
     src = rec or c or {}
     status = src.get("status")
     if c is not None and c.get("status") == "not reproduced":
         status = "not reproduced"
     if rec is None:
-        mark = "not reproduced" if status == "not reproduced" else "not executed"
-    else:
-        mark = {"passed": "✅ passed", "failed": "❌ failed"}.get(status, status)
-    null = ""
+        status = "not reproduced" if status == "not reproduced" else "not executed"
+    null, null_text = "", ""
     if rec is not None and rec.get("null") is not None:
-        null = f"{rec['null']:.4g} ({rec['null_name']})"
+        null, null_text = _num(rec["null"]), f"Null: {rec['null_name']}."
     elif c is not None and c.get("null_name"):
-        null = f"({c['null_name']})"
+        null_text = f"Null: {c['null_name']}."
     elif src.get("no_null"):
-        null = "none: " + src["no_null"]
+        null, null_text = "none", f"No null: {src['no_null']}."
+    notes = [str(src.get("statement", ""))]
     if status == "not reproduced":
-        bound = "paper: " + str(src.get("expected_text"))
-        margin = "why: " + str(src.get("why"))
+        bound, margin = "see below", ""
+        notes.append(f"Paper: {src.get('expected_text')}. Why not here: {src.get('why')}.")
     else:
         bound = _bound(src) if src else ""
         margin = ("" if c is None or c.get("margin_calibration") is None else
                   f"{c['margin_calibration']:.3g} / {c['margin_confirmation']:.3g}")
-    return [mark, nodes.literal(text=cid), str(src.get("kind", "")),
-            _num(rec["measured"]) if rec else "", null, bound, margin,
-            src.get("statement", "")]
+    if null_text:
+        notes.append(null_text)
+    return {"status": status or "", "cells": [
+        nodes.literal(text=cid), str(src.get("kind", "")),
+        _num(rec["measured"]) if rec else "", null, bound, margin], "notes": notes}
+
+
+def _claims_table(claims: list[dict]) -> nodes.table:
+    """Two rows per claim: status, id, kind and the numbers; then the statement, full width.
+
+    The first column is the status, as a coloured label; short cells never wrap inside a
+    number, and the statement, the null and (not reproduced) the paper's value and the reason
+    take the full width of the page below them, so the table fits the column.
+    """
+    table = nodes.table(classes=["reptutor-claims", "colwidths-given"])
+    group = nodes.tgroup(cols=len(CLAIM_HEADERS))
+    table += group
+    for width in CLAIM_WIDTHS:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    row = nodes.row()
+    for h in CLAIM_HEADERS:
+        row += nodes.entry("", nodes.paragraph(text=h))
+    head += row
+    body = nodes.tbody()
+    group += body
+    for claim in claims:
+        slug = claim["status"].replace(" ", "-") or "unknown"
+        row = nodes.row(classes=["claim-values", f"claim-{slug}"])
+        badge = nodes.inline(text=claim["status"], classes=["claim-status", f"claim-{slug}"])
+        row += nodes.entry("", nodes.paragraph("", "", badge))
+        for i, cell in enumerate(claim["cells"]):
+            para = nodes.paragraph()
+            para += cell if isinstance(cell, nodes.Node) else nodes.Text(str(cell))
+            row += nodes.entry("", para, classes=["claim-number"] if i >= 2 else [])
+        body += row
+        notes = nodes.row(classes=["claim-statement", f"claim-{slug}"])
+        entry = nodes.entry("", morecols=len(CLAIM_HEADERS) - 1)
+        for k, text in enumerate(claim["notes"]):
+            entry += nodes.paragraph(text=text, classes=["claim-note"] if k else [])
+        notes += entry
+        body += notes
+    return table
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:.4g}"
 
 
 def _bound(rec: dict) -> str:
     if rec.get("expected") is not None:
-        return f"{rec['expected']:.6g} ± {rec['tol']:.3g}"
-    lo = "-∞" if rec.get("lower") is None else f"{rec['lower']:.6g}"
-    hi = "+∞" if rec.get("upper") is None else f"{rec['upper']:.6g}"
+        return f"{rec['expected']:.4g} ± {rec['tol']:.3g}"
+    lo = "-∞" if rec.get("lower") is None else f"{rec['lower']:.4g}"
+    hi = "+∞" if rec.get("upper") is None else f"{rec['upper']:.4g}"
     return f"[{lo}, {hi}]" + (f" (slack {rec['tol']:.3g})" if rec.get("tol") else "")
 
 

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: reptutor
 #     text_representation:
 #       extension: .py
@@ -16,6 +15,8 @@
 #     budget_s: 60
 #     papers:
 #     - P38
+#     prerequisites:
+#     - P07
 # ---
 
 # %% [markdown]
@@ -51,11 +52,16 @@
 # information, the data-processing inequality; linear probes.
 
 # %% tags=["hide-cell", "install"]
-# On Colab, install reptutor from the repository (Colab's own torch is kept).
+# On Colab: install reptutor v0.1.0 (pinned in pyproject.toml [tool.reptutor]) without
+# its dependencies, so that Colab's own torch is kept; then its other dependencies (what
+# the chapter imports besides torch), which Colab mostly has already.
 import sys, subprocess
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    package = "reptutor @ git+https://github.com/reptutor/reptutor@v0.1.0"
+    subprocess.run(pip + ["--no-deps", package], check=True)
+    subprocess.run(pip + ["numpy>=1.24", "scipy>=1.10", "scikit-learn>=1.3", "matplotlib>=3.7",
+                          "seaborn>=0.13", "tqdm>=4.60", "pandas>=2.0"], check=True)
 
 # %%
 import math
@@ -76,6 +82,16 @@ from reptutor.train import fit
 
 seed = runtime.seed_everything(0)
 dev = runtime.device()
+# Every random draw comes from an explicit generator derived from the chapter's seed, one
+# stream per use, so that changing one use (e.g. the batch order) leaves the others alone.
+STREAMS = ("data", "init", "batches", "shuffle", "demo")
+
+
+def rng(stream):
+    """A fresh CPU generator for one use of randomness, seeded from the chapter's seed."""
+    return runtime.generator(len(STREAMS) * seed + STREAMS.index(stream))
+
+
 cfg = runtime.pick(
     ci=dict(n_train=4096, n_test=2048, n_probe=2048,          # scenes; the probe fits on n_probe
             view_counts=[2, 3, 4],                             # V for the full-graph sweep
@@ -285,7 +301,7 @@ def cmc_from_scratch(zs, pairs, tau):
     return total
 
 
-z_demo = torch.randn(4, 32, 5, generator=runtime.generator(seed), dtype=torch.float64)
+z_demo = torch.randn(4, 32, 5, generator=rng("demo"), dtype=torch.float64)
 full_pairs = list(combinations(range(4), 2))
 torch.testing.assert_close(cmc_from_scratch(z_demo, full_pairs, 0.2),
                            cmc_loss(z_demo, graph="full", temperature=0.2))
@@ -304,9 +320,11 @@ print("full graph pairs:", view_pairs(4), "| core view pairs:", view_pairs(4, gr
 #
 # We train CMC on views $1..V$ for each $V$ of the sweep (full graph), the core-view objective
 # with all views, and cross-view prediction from view 1 to all other views (encoder
-# $16\to64\to3$, one decoder $3\to64\to16$ per target). Every model is judged on **view 1's
-# embedding**, the view that sees the nuisance: a linear probe's test accuracy for the class, and
-# a ridge probe's test $R^2$ for the nuisance $u$. In the code views are numbered from 0, so
+# $16\to64\to3$, one decoder $3\to64\to16$ per target). Two controls train the full-graph and
+# the core-view objectives on views 1-2 of each scene beside views $3..V$ of other scenes. Every
+# run starts view 1's encoder from the same weights and sees the same batches. Every model is
+# judged on **view 1's embedding**, the view that sees the nuisance: a linear probe's test
+# accuracy for the class, and a ridge probe's test $R^2$ for the nuisance $u$. In the code views are numbered from 0, so
 # view 1 of the text is index 0 and the nuisance views are `nuisance_views=(0, 1)`.
 
 # %%
@@ -315,8 +333,8 @@ obs_dim = 16  # make_multiview's default view dimension
 
 
 def make_world(**overrides):
-    data = make_multiview(n_tr + cfg["n_test"], generator=runtime.generator(seed),
-                          device=dev, **{**world, **overrides})
+    data = make_multiview(n_tr + cfg["n_test"], generator=rng("data"), device=dev,
+                          **{**world, **overrides})
     return dict(x_tr=data.views[:, :n_tr], x_te=data.views[:, n_tr:],
                 y_tr=data.labels[:n_tr], y_te=data.labels[n_tr:],
                 u_tr=data.nuisance[:n_tr], u_te=data.nuisance[n_tr:])
@@ -330,13 +348,13 @@ def evaluate(encoder, w):
                 r2_u=ridge_probe_r2(z_tr, w["u_tr"][:n_probe], z_te, w["u_te"]))
 
 
-def encoder():
-    return MLP(obs_dim, cfg["hidden"], cfg["embed_dim"])
+def encoder(generator):
+    return MLP(obs_dim, cfg["hidden"], cfg["embed_dim"], generator=generator)
 
 
 def train_cmc(w, n_views, graph, desc, views=None):
-    torch.manual_seed(seed)  # the same initialisation for every configuration
-    encoders = nn.ModuleList(encoder() for _ in range(n_views)).to(dev)
+    g = rng("init")  # the same initialisation for every configuration: view 1's encoder first
+    encoders = nn.ModuleList(encoder(g) for _ in range(n_views)).to(dev)
     views = w["x_tr"][:n_views] if views is None else views
 
     def objective(model, batch):
@@ -344,15 +362,15 @@ def train_cmc(w, n_views, graph, desc, views=None):
                         temperature=cfg["temperature"])
 
     fit(encoders, objective, tuple(views), steps=cfg["steps"],
-        batch_size=cfg["batch_size"], lr=cfg["lr"], generator=runtime.generator(seed + 1), desc=desc)
+        batch_size=cfg["batch_size"], lr=cfg["lr"], generator=rng("batches"), desc=desc)
     return encoders
 
 
 def train_predictive(w, n_views, desc):
-    torch.manual_seed(seed)
+    g = rng("init")  # view 1's encoder starts from the same weights as in the CMC runs
     model = nn.ModuleDict(dict(
-        enc=encoder(),
-        dec=nn.ModuleList(MLP(cfg["embed_dim"], cfg["hidden"], w["x_tr"].shape[2])
+        enc=encoder(g),
+        dec=nn.ModuleList(MLP(cfg["embed_dim"], cfg["hidden"], w["x_tr"].shape[2], generator=g)
                           for _ in range(n_views - 1)))).to(dev)
 
     def objective(m, batch):
@@ -360,13 +378,13 @@ def train_predictive(w, n_views, desc):
         return sum(cross_view_prediction_loss(g(z), x) for g, x in zip(m["dec"], batch[1:]))
 
     fit(model, objective, tuple(w["x_tr"][:n_views]), steps=cfg["steps"],
-        batch_size=cfg["batch_size"], lr=cfg["lr"], generator=runtime.generator(seed + 1), desc=desc)
+        batch_size=cfg["batch_size"], lr=cfg["lr"], generator=rng("batches"), desc=desc)
     return model["enc"]
 
 
 def shuffled_extra_views(w, n_views):
     """Views 1-2 as they are, views 3..V taken from other scenes (one permutation for all)."""
-    perm = torch.randperm(n_tr, generator=runtime.generator(seed + 2, dev), device=dev)
+    perm = torch.randperm(n_tr, generator=rng("shuffle")).to(dev)
     views = w["x_tr"][:n_views].clone()
     views[2:] = views[2:, perm]  # views 3..V still share a class among themselves, not with 1-2
     return views
@@ -386,13 +404,15 @@ models["core"] = train_cmc(w0, v_max, "core", desc=f"CMC core view, V={v_max}")
 results["core"] = evaluate(models["core"][0], w0)
 pred_encoder = train_predictive(w0, v_max, desc=f"cross-view prediction, V={v_max}")
 results["predictive"] = evaluate(pred_encoder, w0)
-# controls: extra views that share nothing with views 1-2, and the untrained view-1 encoder
+# controls: extra views that share nothing with views 1-2 (full graph and core view), and the
+# untrained view-1 encoder (the initialisation every run above starts from)
 models["shuffled"] = train_cmc(w0, v_max, "full", desc=f"CMC full graph, V={v_max}, shuffled",
                                views=shuffled_extra_views(w0, v_max))
 results["shuffled"] = evaluate(models["shuffled"][0], w0)
-torch.manual_seed(seed)  # the initialisation of view 1's encoder in every run above
-untrained = nn.ModuleList(encoder() for _ in range(v_max)).to(dev)
-results["untrained"] = evaluate(untrained[0], w0)
+core_shuffled = train_cmc(w0, v_max, "core", desc=f"CMC core view, V={v_max}, shuffled",
+                          views=shuffled_extra_views(w0, v_max))
+results["core-shuffled"] = evaluate(core_shuffled[0], w0)
+results["untrained"] = evaluate(encoder(rng("init")).to(dev), w0)
 for name, r in results.items():
     print(f"{name:>12}: class accuracy {r['acc']:.3f}   nuisance R^2 {r['r2_u']:.3f}")
 
@@ -450,9 +470,10 @@ print({k: {m: round(x, 3) for m, x in r.items()} for k, r in ablation.items()})
 # ## The picture
 #
 # Left: view 1's class accuracy against the number of views (full graph), with the core-view
-# model, the predictor, the control whose views $3..V$ come from other scenes, and the raw-input
-# and untrained-encoder probes. Middle: the nuisance $R^2$ of the same representations. The
-# corollary counts pair terms; it does not predict an $R^2$, so no theory curve is drawn here.
+# model, the predictor, the two controls whose views $3..V$ come from other scenes, and the
+# raw-input and untrained-encoder probes. Middle: the nuisance $R^2$ of the same
+# representations. The corollary counts pair terms; it does not predict an $R^2$, so no theory
+# curve is drawn here.
 # Right: the certified nats of every pair of the $V$-view model. By
 # {prf:ref}`p38-thm-pair-ceiling` a pair other than $(1,2)$ cannot exceed $\log K$ in
 # expectation; the heatmap shows how far below it the trained pairs stay.
@@ -481,6 +502,8 @@ ax.scatter([v_max], [results["predictive"]["acc"]], marker="X", s=80, color=plot
            label="cross-view prediction", zorder=5)
 ax.scatter([v_max], [results["shuffled"]["acc"]], marker="v", s=60, color=plot.PALETTE["baseline"],
            label="views 3..V shuffled", zorder=5)
+ax.scatter([v_max], [results["core-shuffled"]["acc"]], marker="^", s=60,
+           color=plot.PALETTE["baseline"], label="core view, views 3..V shuffled", zorder=5)
 plot.reference_line(ax, raw_acc, "raw view 1 (16-d)", color=plot.PALETTE["baseline"], style=":")
 plot.reference_line(ax, results["untrained"]["acc"], "untrained encoder",
                     color=plot.PALETTE["baseline"], style="--")
@@ -529,60 +552,85 @@ with torch.no_grad():
 # %% [markdown]
 # ## Claims
 #
-# Four claims, each measured above and asserted below, each beside a null: the same measurement
-# on a control that should fail it. Two controls are used. *Views $3..V$ shuffled across scenes*
-# is CMC trained on the same number of views, except that the added views come from other scenes:
-# they add as many loss terms but share nothing with views 1-2. *Untrained encoders*: every run
-# starts view 1's encoder from the same weights, so before training a difference between two
-# runs is zero. The ceiling of {prf:ref}`p38-thm-pair-ceiling` is not among the claims: it holds
-# for every encoder, so what it can check is the arithmetic of the bound, and that is a unit test
-# (`tests/test_losses_cmc.py`: an encoder that outputs the exact class certifies the batch's
-# class entropy, at most $\log K$).
+# Three claims, each measured above and asserted below, each beside a null: the same measurement
+# on a control that should fail it. Two kinds of control are used. *Views $3..V$ shuffled across
+# scenes* is CMC trained with the same graph on the same number of views, except that the added
+# views come from other scenes: they add as many loss terms but share nothing with views 1-2.
+# *The untrained encoder* is the initialisation every run starts view 1's encoder from. (A
+# difference between two runs that share this initialisation is exactly zero before training, so
+# it would be no control at all; every null below is a measurement that could have passed.) In
+# this run the untrained encoder reads the class at {glue:text}`P38.untrained-acc:.2f` and the
+# nuisance at $R^2=$ {glue:text}`P38.untrained-r2:.2f`. The ceiling of
+# {prf:ref}`p38-thm-pair-ceiling` is not among the claims: it holds for every encoder, so what it
+# can check is the arithmetic of the bound, and that is a unit test (`tests/test_losses_cmc.py`:
+# an encoder that outputs the exact class certifies the batch's class entropy, at most $\log K$).
 #
 # 1. **`P38.more-views`** (reproduction of the paper's "more views, better representation"):
 #    view 1's class accuracy with $V$ views (full graph) exceeds the two-view one by at least
 #    0.35. Seeds 0-4: {glue:text}`P38.more-views.seeds-0-4` (5-9:
 #    {glue:text}`P38.more-views.seeds-5-9`); with views $3..V$ shuffled:
 #    {glue:text}`P38.more-views.null-range`.
-# 2. **`P38.core-view-more-views`** (reproduction): the core-view objective with $V$ views also
-#    beats two views, by at least 0.25. Seeds 0-4: {glue:text}`P38.core-view-more-views.seeds-0-4`
-#    (5-9: {glue:text}`P38.core-view-more-views.seeds-5-9`).
-# 3. **`P38.nuisance-dropped`** (observation, the mechanism of {prf:ref}`p38-cor-counting`):
-#    added views that share the class push the nuisance out of view 1's representation. Adding
-#    loss terms alone already lowers its $R^2$ (the shuffled control keeps
-#    {glue:text}`P38.shuffled-r2:.2f`, the two-view model {glue:text}`P38.two-view-r2:.2f` in this
-#    run), so the claim compares with that control: the nuisance $R^2$ of the $V$-view model is at
-#    least 0.1 below the shuffled control's. Seeds 0-4: {glue:text}`P38.nuisance-dropped.seeds-0-4`
-#    (5-9: {glue:text}`P38.nuisance-dropped.seeds-5-9`).
-# 4. **`P38.contrastive-beats-predictive`** (reproduction, under its condition): when the nuisance
+# 2. **`P38.nuisance-dropped`** (observation, the mechanism of {prf:ref}`p38-cor-counting`):
+#    added views that share the class push the nuisance out of view 1's representation: a ridge
+#    probe recovers at most $R^2=0.05$ of $u$ from the $V$-view embedding. Seeds 0-4:
+#    {glue:text}`P38.nuisance-dropped.seeds-0-4` (5-9: {glue:text}`P38.nuisance-dropped.seeds-5-9`).
+#    Adding loss terms alone is not enough: the shuffled control keeps
+#    {glue:text}`P38.nuisance-dropped.null-range` over the ten seeds (in this run
+#    {glue:text}`P38.shuffled-r2:.2f`, against {glue:text}`P38.two-view-r2:.2f` for the two-view
+#    model: the extra terms alone lower it only somewhat). An untrained encoder keeps
+#    more than the bound too, so the nuisance is pushed out by training, not merely never
+#    picked up. (An earlier version asked only that the $V$-view model keep 0.1 less than the
+#    shuffled control; an untrained encoder passed that on some seeds.)
+# 3. **`P38.contrastive-beats-predictive`** (reproduction, under its condition): when the nuisance
 #    moves the observations more than the class does ($s_u=3$ against $s_\mu=1.5$), CMC beats
 #    cross-view prediction with the same views, encoder and bottleneck by at least 0.15 in class
 #    accuracy. Seeds 0-4: {glue:text}`P38.contrastive-beats-predictive.seeds-0-4` (5-9:
-#    {glue:text}`P38.contrastive-beats-predictive.seeds-5-9`). Without the condition the claim
-#    is not made: the ablation above lowers $s_u$ to the class's amplitude and the lead shrinks.
+#    {glue:text}`P38.contrastive-beats-predictive.seeds-5-9`). The null puts the untrained
+#    encoder in place of CMC: {glue:text}`P38.contrastive-beats-predictive.null-range`, so the
+#    predictor (class accuracy {glue:text}`P38.predictive-acc:.2f` in this run) is not a
+#    strawman: it reads the class better than the encoder it started from. Without the
+#    condition the claim is not made: the ablation above lowers $s_u$ to the class's amplitude
+#    and the lead shrinks.
+#
+# **Not reproduced: `P38.core-view-more-views`.** The paper reports that the core-view
+# objective, too, gets better with more views. On most seeds it does here, by about as much as
+# the full graph, and the control with views $3..V$ shuffled gains nothing
+# ({glue:text}`P38.core-view-more-views.null-range`). But on one of the ten seeds (seed 1) the
+# core-view model ends the ci training still near the two-view solution, keeping the nuisance:
+# the gain was {glue:text}`P38.core-view-more-views.seeds-0-4` on seeds 0-4 and
+# {glue:text}`P38.core-view-more-views.seeds-5-9` on seeds 5-9. The counting of
+# {prf:ref}`p38-cor-counting` says why the core view is the weaker pull: it rewards the class in
+# $V-1=3$ pair terms against the nuisance's one, the full graph in 6. On that seed, training
+# twice as long (a run outside the chapter) let it pick up the class; we did not lengthen the
+# run to make the claim pass. An earlier version of this chapter, with other random streams,
+# held a gain of 0.25 on all ten seeds; with the present streams one seed fails, so the claim
+# "on every seed" is recorded as not reproduced.
 #
 # **Not reproduced: `P38.curve-rises`.** The paper's curve rises with every view added. Here
 # the first added view brings almost all of the gain and the curve then flattens near the best
-# accuracy view 1 allows. We asserted a gain of at least 0.005 per step (about one standard error
-# of a test accuracy near the top of the curve), which held on seeds 0-4; on held-out seed 8 the
-# last step was zero. So "every view helps" is recorded as not reproduced at this scale: the
-# smallest step was {glue:text}`P38.curve-rises.seeds-0-4` on seeds 0-4 and
-# {glue:text}`P38.curve-rises.seeds-5-9` on seeds 5-9. (The earlier version of this claim
-# asked only that no step *drop* by more than 0.05, which a flat curve passes.)
+# accuracy view 1 allows. An earlier version of this chapter asserted a gain of at least 0.005
+# per step (about one standard error of a test accuracy near the top of the curve); it held on
+# seeds 0-4 and failed on a held-out seed, where the last step was zero. So "every view helps" is
+# recorded as not reproduced at this scale. With the current random streams the smallest step
+# is {glue:text}`P38.curve-rises.seeds-0-4` on seeds 0-4 and {glue:text}`P38.curve-rises.seeds-5-9`
+# on seeds 5-9: small against the first step, and sometimes within the probe's noise.
 #
 # The thresholds were chosen on seeds 0-4 and confirmed on seeds 5-9. So was one
 # hyper-parameter: the temperature $\tau=0.2$ (the official code uses 0.07) was picked because,
-# with it, the claims were stable across seeds 0-4, and a sharper temperature made the 3- and
-# 4-view runs less stable on those seeds.
+# with it, the claims were stable across seeds 0-4. In a run outside the chapter at
+# $\tau=0.07$ on seeds 0-4, the $V$-view model gained less over two views, kept a little more
+# of the nuisance (enough to break the 0.05 bound of `P38.nuisance-dropped` on one seed), and
+# on that seed its lead over the predictor fell below 0.15; the core-view model, in turn, had
+# no seed stuck near the two-view solution there. The bounds are therefore statements at
+# $\tau=0.2$.
 
 # %%
 v2, vm = results["full-2"], results[f"full-{v_max}"]
 shuffled, untrained_r = results["shuffled"], results["untrained"]
-# Every run starts view 1's encoder from the same weights (one seed), so on the untrained null
-# a difference between two runs measures exactly zero.
-untrained_gap = untrained_r["acc"] - untrained_r["acc"]
 runtime.glue("P38.shuffled-r2", shuffled["r2_u"])
 runtime.glue("P38.two-view-r2", v2["r2_u"])
+runtime.glue("P38.untrained-r2", untrained_r["r2_u"])
+runtime.glue("P38.untrained-acc", untrained_r["acc"])
 claims.check("P38.more-views", vm["acc"] - v2["acc"], kind="reproduction", lower=0.35,
              null=shuffled["acc"] - v2["acc"], null_name="views 3..V shuffled across scenes",
              statement="learning from more views improves the representation: view 1's class "
@@ -595,23 +643,36 @@ claims.not_reproduced("P38.curve-rises", measured=np.diff(acc_curve).min(),
                                 "gain",
                       why="the first added view brings almost all of the gain; from V = 3 on the "
                           "curve is near the best accuracy view 1 allows and a step can be zero")
-claims.check("P38.core-view-more-views", results["core"]["acc"] - v2["acc"], kind="reproduction",
-             lower=0.25, null=untrained_gap, null_name="untrained encoders",
-             statement="the core-view objective also improves with more views: view 1's class "
-                       f"accuracy with V = {v_max} views (core view 1) exceeds the two-view one")
-claims.check("P38.nuisance-dropped", shuffled["r2_u"] - vm["r2_u"], kind="observation",
-             lower=0.1, null=untrained_r["r2_u"] - untrained_r["r2_u"],
-             null_name="untrained encoders",
+claims.not_reproduced("P38.core-view-more-views", measured=results["core"]["acc"] - v2["acc"],
+                      expected="a gain on every seed (the paper: the core-view accuracy also "
+                               "rises with the number of views)",
+                      null=results["core-shuffled"]["acc"] - v2["acc"],
+                      null_name="core view with views 3..V shuffled across scenes",
+                      statement="the core-view objective also improves with more views: view 1's "
+                                f"class accuracy with V = {v_max} views (core view 1) exceeds the "
+                                "two-view one on every seed, when the added views share the class "
+                                "with views 1-2",
+                      why="the core view rewards the class in V - 1 pair terms against the "
+                          "nuisance's one (the full graph in C(V, 2)); on some seeds its view-1 "
+                          "encoder is still near the two-view, nuisance-keeping solution at the "
+                          "end of the ci training, while on most seeds its gain is about the full "
+                          "graph's")
+claims.check("P38.nuisance-dropped", vm["r2_u"], kind="observation", upper=0.05,
+             null=shuffled["r2_u"], null_name="views 3..V shuffled across scenes",
              statement="information shared by only two views (the nuisance) leaves view 1's "
-                       "representation when views that share the class are added: its R^2 with "
-                       f"V = {v_max} views is below that of the same model trained with views "
-                       "3..V shuffled across scenes")
-claims.check("P38.contrastive-beats-predictive", vm["acc"] - results["predictive"]["acc"],
-             kind="reproduction", lower=0.15, null=untrained_gap, null_name="untrained encoders",
+                       "representation when views that share the class are added: with V = "
+                       f"{v_max} views (full graph) a ridge probe recovers at most R^2 = 0.05 of "
+                       "the nuisance from it, while the same model trained with views 3..V "
+                       "shuffled across scenes keeps more")
+pred_acc = results["predictive"]["acc"]
+claims.check("P38.contrastive-beats-predictive", vm["acc"] - pred_acc, kind="reproduction",
+             lower=0.15, null=untrained_r["acc"] - pred_acc,
+             null_name="untrained encoder in place of CMC",
              statement="when the nuisance shared by views 1-2 moves the observations more than "
                        "the class does (s_u = 3 against s_mu = 1.5), the contrastive objective "
                        "outperforms cross-view prediction with the same views, encoder and "
                        "bottleneck (view 1's class accuracy)")
+runtime.glue("P38.predictive-acc", pred_acc)
 claims.summary("P38")
 
 # %%
@@ -626,22 +687,37 @@ for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
 #   convolutional encoders, real modalities and GPU-days. Here the views are 16-dimensional
 #   procedural sensors, and the "more views" curve is on a world built so that the
 #   shared-by-all factor is known. We reproduce the mechanism, not the numbers.
-# * **Memory bank and NCE.** The paper draws 4,096 to 16,384 negatives from a memory bank and
-#   uses an NCE approximation of the softmax (later a full softmax). We use the $N-1=255$
-#   in-batch negatives and the exact softmax, at $\tau=0.2$ (chosen on seeds 0-4, see the
-#   claims). How the results depend on the number of negatives was not measured here.
+# * **Memory bank and NCE.** The official code (`HobbitLong/CMC`, `NCE/NCEAverage.py`) keeps one
+#   memory bank per view: for an anchor of view $i$ the positive *and* the $k$ negatives
+#   (4,096 to 16,384, drawn uniformly from the dataset) are entries of view $j$'s bank, each a
+#   detached, renormalised moving average (momentum 0.5) of that scene's past embeddings, so the
+#   gradient reaches only the anchor's encoder. Its default loss is NCE with a normalising
+#   constant fixed on the first batch (`NCECriterion`); `--softmax` switches to the exact softmax
+#   over the $k+1$ candidates. The two directions are summed, at $\tau=0.07$, with
+#   L2-normalised 128-d features (ours are L2-normalised too, in `cmc_loss`). We use the current embeddings of both views, the $N-1=255$ in-batch negatives and
+#   the exact softmax, with gradients through both encoders, at $\tau=0.2$ (chosen on seeds 0-4,
+#   see the claims). How the results depend on the number of negatives was not measured here.
+#   The official code also has only the two-view (L, ab) objective; the core-view and full-graph
+#   sums follow the paper's equations.
+# * **Summing pairs and the optimiser.** $\mathcal L_F$ sums $\binom V2$ terms, so its gradient
+#   grows with $V$; averaging them ($1/\binom V2$) would change nothing but that scale. Adam,
+#   used here, is nearly invariant to a constant factor on the loss, so the comparison across
+#   $V$ is not a hidden change of learning rate. (With SGD, as in the official code, it would be.)
 # * **Capacity is the lever.** The gains above need an embedding too small to keep everything
-#   the pairs share (3 dimensions). With a wide embedding the two-view model keeps the class
-#   *and* the nuisance, and the gap closes (exercise 2). The paper's encoders are large and
-#   their heads 128-dimensional; whether its gains from more views come from a capacity limit
-#   of this kind is a question this toy cannot answer.
+#   the pairs share (3 dimensions). With a wide embedding the two-view model could keep the
+#   class *and* the nuisance, and we expect the gap to close (exercise 2; not run here). The
+#   paper's encoders are large, their heads 128-dimensional, and its linear probes read an
+#   intermediate layer, not the head; ours read the 3-d output itself. Whether the paper's gains
+#   from more views come from a capacity limit of this kind is a question this toy cannot
+#   answer.
 # * **Prediction loses by design here.** {prf:ref}`p38-prop-predictive` says the predictor
 #   follows amplitude. In our ablation, with the nuisance as loud as the class
 #   ($s_u=$ {glue:text}`P38.ablation-scale:.1f`), CMC's lead is
 #   {glue:text}`P38.ablation-gap:.3f` in this run, against
-#   {glue:text}`P38.contrastive-beats-predictive:.3f` with the loud nuisance. The paper's explanation of why its predictive baselines
-#   lose on images is of the same family: a loss measured in the output space treats every
-#   output dimension alike and so weighs low-level detail. Our toy makes one such mechanism
+#   {glue:text}`P38.contrastive-beats-predictive:.3f` with the loud nuisance. The paper's
+#   explanation of why its predictive baselines lose on images is of the same family: a loss
+#   measured in the output space treats every output dimension alike and so weighs low-level
+#   detail. Our toy makes one such mechanism
 #   explicit; it does not show how large the effect is on images.
 # * **Full scale** (`REPTUTOR_SCALE=full`, for a GPU): 16 times more scenes, up to 6 views,
 #   wider encoders with the same 3-dimensional embedding, batch 1,024 and 8,000 steps, and the
@@ -660,7 +736,8 @@ for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
 # core-view objective ignore the nuisance entirely, and what does `view_pairs(4, graph="core",
 # core_view=2)` contrast?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p38-1
 # :class: dropdown
 #
@@ -672,7 +749,8 @@ for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
 # class, even though views 1 and 2 both see $u$. The choice of graph is a choice of what counts
 # as signal.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p38-2
 #
@@ -680,49 +758,100 @@ for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
 # accuracy of the two-view model, to the gain asserted in `P38.more-views`, and to the nuisance
 # $R^2$? Explain with the capacity remark after {prf:ref}`p38-cor-counting`.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p38-2
 # :class: dropdown
 #
 # With 16 dimensions nothing has to be given up: the two-view model can keep the class *and* the
-# nuisance. Expect its class accuracy to rise close to the $V$-view model's, so that the gain
-# of `P38.more-views` shrinks to a small fraction of its ci value, and the nuisance $R^2$ to
-# stay high in every representation, with or without the added views. Keeping $u$ is still
-# rewarded by one pair, but with room to spare it no longer costs the class anything. The
-# more-views effect is a statement about what a *compact* representation keeps, the "otherwise
-# compact" of the paper's abstract. (The book does not run this ablation at ci scale; measure it
-# on a few seeds before trusting the direction of each change.)
+# nuisance. On seeds 0 and 1 at ci scale its class accuracy rises from about 0.15-0.3 (3
+# dimensions) to 0.72-0.78, close to the $V$-view model's 0.79-0.88, so the gain asserted in
+# `P38.more-views` falls from about 0.58 to 0.07-0.10; and the nuisance $R^2$ is about 0.86-0.88
+# in every representation, with or without the added views (against about 0.01 for the
+# 3-dimensional $V$-view model). Keeping $u$ is still rewarded by one pair, but with room to
+# spare it no longer costs the class anything. The more-views effect is a statement about what
+# a *compact* representation keeps, the "otherwise compact" of the paper's abstract. (Two seeds
+# are not a calibration: run a few more before you quote the numbers.)
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p38-3
 #
-# Take independent standard Gaussian factors $y, u$, both recoverable from $v^{(1)}$, and a two-coordinate
-# target $v^{(2)}=\big(a\,(y+\epsilon_1),\ b\,(u+\epsilon_2)\big)$ with independent noise
-# $\epsilon_1,\epsilon_2$ of variance $\sigma^2$. Using {prf:ref}`p38-prop-predictive`, show that
-# a predictor with a one-dimensional bottleneck prefers $u$ to $y$ as soon as $|b|>|a|$. Does the
-# information $I(v^{(1)};v^{(2)})$ that each factor contributes depend on $a$ and $b$?
+# Take independent standard Gaussian factors $y, u$, both recoverable from $v^{(1)}$, and a
+# two-coordinate target $v^{(2)}=\big(a\,(y+\epsilon_1),\ b\,(u+\epsilon_2)\big)$ with
+# independent noise $\epsilon_1,\epsilon_2$ of variance $\sigma^2$.
+#
+# (a) Using {prf:ref}`p38-prop-predictive`, show that a predictor with a one-dimensional
+# bottleneck prefers $u$ to $y$ as soon as $|b|>|a|$. Does the information
+# $I(v^{(1)};v^{(2)})$ that each factor contributes depend on $a$ and $b$?
+#
+# (b) *Code.* Check (a) by simulation: implement the best affine decoder (least squares) from a
+# bottleneck $z$ to $v^{(2)}$, and compare its predictive loss (`cross_view_prediction_loss`)
+# for $z=y$ and $z=u$ with the proposition's
+# $\operatorname{tr}\operatorname{Cov}(v^{(2)})-\operatorname{tr}\operatorname{Cov}(\mathbb
+# E[v^{(2)}\mid z])$, for $a=1$ and $b\in\{0.5, 2\}$.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p38-3
+# :class: dropdown
 # ```
 #
-# ```{solution} ex-p38-3
-# :class: dropdown
-#
-# $\mathbb E[v^{(2)}\mid v^{(1)}]=(a\,y,\ b\,u)$. A bottleneck that carries $y$ explains the
-# variance $a^2$, one that carries $u$ explains $b^2$, and a one-dimensional summary cannot carry
-# both exactly. Among the two, the predictor keeps $u$ when $|b|>|a|$. Multiplying a coordinate of
-# $v^{(2)}$ by $a\ne0$ is an invertible map, so the information is that of the unscaled target:
+# (a) $\mathbb E[v^{(2)}\mid y,u]=(a\,y,\ b\,u)$. A bottleneck that carries $y$ explains the
+# variance $a^2$ (then $\mathbb E[v^{(2)}\mid y]=(a\,y,0)$), one that carries $u$ explains
+# $b^2$, and a one-dimensional summary cannot carry both exactly. The loss left is
+# $\operatorname{tr}\operatorname{Cov}(v^{(2)})=(a^2+b^2)(1+\sigma^2)$ minus what is explained,
+# so among the two the predictor keeps $u$ when $|b|>|a|$. Multiplying a coordinate of $v^{(2)}$
+# by $a\ne0$ is an invertible map, so the information is that of the unscaled target:
 # $I(y;y+\epsilon_1)=\tfrac12\log(1+1/\sigma^2)$ for each factor, whatever $a$ and $b$. The
 # contrastive preference is set by information, and by how many pairs share the factor, not by
 # the amplitudes.
-# ```
 #
+# (b) Here $\mathbb E[v^{(2)}\mid z]$ is affine in $z$, so the least-squares decoder estimates
+# the best decoder $g^\star$ of the proposition.
+
+# %% tags=["solution"]
+def best_decoder(z, target):
+    """The least-squares affine prediction of target (N, D) from the bottleneck z (N, d)."""
+    # HINT: append a column of ones to z, solve the least-squares problem with torch.linalg.lstsq, and return the fitted values
+    # BEGIN SOLUTION
+    design = torch.cat([z, torch.ones_like(z[:, :1])], dim=1)  # (N, d + 1)
+    weights = torch.linalg.lstsq(design, target).solution  # (d + 1, D)
+    return design @ weights
+    # END SOLUTION
+
+
+g_ex = runtime.generator(0)
+n_ex, sigma = 20_000, 0.5
+y_ex, u_ex, eps1, eps2 = torch.randn(4, n_ex, 1, generator=g_ex, dtype=torch.float64)
+info = 0.5 * math.log(1 + 1 / sigma**2)  # I(y; y + eps1) = I(u; u + eps2), whatever a and b
+for a, b in [(1.0, 0.5), (1.0, 2.0)]:
+    target = torch.cat([a * (y_ex + sigma * eps1), b * (u_ex + sigma * eps2)], dim=1)
+    total = (a**2 + b**2) * (1 + sigma**2)  # tr Cov(v2)
+    losses = {}
+    for name, z, explained in [("y", y_ex, a**2), ("u", u_ex, b**2)]:
+        losses[name] = cross_view_prediction_loss(best_decoder(z, target), target).item()
+        torch.testing.assert_close(losses[name], total - explained, rtol=0.03, atol=0.0)
+    print(f"a = {a}, b = {b}: predictive loss {losses['y']:.3f} keeping y, {losses['u']:.3f} "
+          f"keeping u -> keeps {min(losses, key=losses.get)}; each factor carries {info:.3f} nats")
+
+# %% [markdown] tags=["solution"]
+# The measured losses match the proposition to sampling error, and the factor kept flips with
+# $|b|>|a|$ while the information each factor carries stays the same.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p38-4
 #
 # Break the library on purpose: in `reptutor/losses/cmc.py` make `cmc_terms` keep only the
 # first pair of the graph. Which claims fail?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p38-4
 # :class: dropdown
 #
@@ -730,13 +859,15 @@ for cid in ["P38.more-views", "P38.curve-rises", "P38.core-view-more-views",
 # plain-torch version sums six. The unit tests against the loop reference fail too. With that
 # cell skipped, every "$V$-view" model is a two-view model trained on the pair $(1,2)$ only, from
 # the same weights and on the same batches. The full-graph, core-view and shuffled models are
-# then one and the same model, so `P38.more-views`, `P38.core-view-more-views` and
-# `P38.nuisance-dropped` all measure exactly 0 and fail, and the not-reproduced record
-# `P38.curve-rises` reads a flat curve. CMC is now a two-view model against a predictor that
-# still uses all views, and `P38.contrastive-beats-predictive` fails too. The evaluation of the
-# pair bounds also goes through `cmc_terms`, so the heatmap is left with missing pairs.
+# then one and the same model, so `P38.more-views` measures exactly 0 and fails,
+# `P38.nuisance-dropped` reads the two-view model's nuisance $R^2$ (0.45 on seed 0), far above
+# its bound, and the not-reproduced records `P38.core-view-more-views` and `P38.curve-rises`
+# read 0 and a flat curve. CMC is now a two-view model against a predictor that still uses all
+# views, and `P38.contrastive-beats-predictive` fails too. The evaluation of the pair bounds
+# also goes through `cmc_terms`, so the heatmap is left with missing pairs.
 # ```
-#
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: reptutor
 #     text_representation:
 #       extension: .py
@@ -16,6 +15,9 @@
 #     budget_s: 60
 #     papers:
 #     - P03
+#     prerequisites:
+#     - P07
+#     - P38
 # ---
 
 # %% [markdown]
@@ -59,11 +61,16 @@
 # convolutions over time; linear probes.
 
 # %% tags=["hide-cell", "install"]
-# On Colab, install reptutor from the repository (Colab's own torch is kept).
+# On Colab: install reptutor v0.1.0 (pinned in pyproject.toml [tool.reptutor]) without
+# its dependencies, so that Colab's own torch is kept; then its other dependencies (what
+# the chapter imports besides torch), which Colab mostly has already.
 import sys, subprocess
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    package = "reptutor @ git+https://github.com/reptutor/reptutor@v0.1.0"
+    subprocess.run(pip + ["--no-deps", package], check=True)
+    subprocess.run(pip + ["numpy>=1.24", "scipy>=1.10", "scikit-learn>=1.3", "matplotlib>=3.7",
+                          "seaborn>=0.13", "tqdm>=4.60", "pandas>=2.0"], check=True)
 
 # %%
 import math
@@ -367,6 +374,11 @@ print("batch negatives, without / with p:",
 # batch negatives. The fourth tests part 2 of {prf:ref}`p03-thm-blind`. Two controls get the
 # same probes: the **untrained encoder** (the same network at its initial weights) and the **raw
 # input** (the video modality's 32 input features per step, time-averaged for the clip task).
+# A fifth run is a *trained* control for the time-alignment claim below, **shuffled steps**: the
+# paper's objective on the same batches, but before the local term sees them the video steps of
+# every clip are put in a random order, drawn afresh at every training step. Its local positives
+# are the right clip at a random moment, so its local term still rewards telling clips apart
+# but no longer rewards matching moments.
 #
 # The dashed lines of the training curves are the loss of an encoder that carries no shared
 # information (all candidates tie): $\log N$ for the global term with a batch of $N$ clips,
@@ -393,12 +405,17 @@ def make_model():
     return nn.ModuleDict({"a": enc(data.x.shape[-1]), "b": enc(data.y.shape[-1])}).to(dev)
 
 
-def train_variant(name):
+def train_variant(name, shuffle_steps=False):
     weights = variants[name]
+    g_shuffle = runtime.generator(seed + 2, dev)  # used only with shuffle_steps
 
     def objective(model, batch):
         out_a, out_b = model["a"](batch[0]), model["b"](batch[1])
-        return global_local_loss(out_a.z_global, out_b.z_global, out_a.z_local, out_b.z_local,
+        local_b = out_b.z_local  # (N, T, D) video steps for the local term
+        if shuffle_steps:  # a fresh random order of the steps of each clip: misaligned positives
+            order = torch.rand(local_b.shape[:2], generator=g_shuffle, device=dev).argsort(dim=1)
+            local_b = local_b.gather(1, order[..., None].expand_as(local_b))
+        return global_local_loss(out_a.z_global, out_b.z_global, out_a.z_local, local_b,
                                  **weights)
 
     model = make_model()
@@ -410,6 +427,7 @@ def train_variant(name):
 models, histories = {}, {}
 for name in variants:
     models[name], histories[name] = train_variant(name)
+shuffled_model, _ = train_variant("global + local", shuffle_steps=True)  # the trained control
 
 # %% [markdown]
 # Now the two probes, on the video modality's representation $z$ (the trunk's output, shared by
@@ -480,8 +498,10 @@ for ax, k, title, base, base_label, top, top_label in (
 # with clip negatives for the local term. The theory predicts that the global term stays flat
 # at its $\delta=0$ value. The local term should be lowest at $\delta=0$. Away from $\delta=0$ it
 # should rise to about $\log T$, the value for an encoder that knows nothing about time, or above
-# it, because a wrong positive is now favoured. The untrained encoder is the control: its two
-# modalities are embedded by unrelated random maps, so shifting should change little.
+# it, because a wrong positive is now favoured. Two controls: the untrained encoder, whose two
+# modalities are embedded by unrelated random maps, and the *shuffled steps* model, trained like
+# the paper's model except that its local positives were never aligned in time. For both,
+# shifting should change little.
 
 # %%
 shifts = np.arange(T)
@@ -501,6 +521,7 @@ def shifted_test_losses(model):
 
 glob_shift, loc_shift = shifted_test_losses(models["global + local"])
 _, loc_shift_untrained = shifted_test_losses(untrained_model)
+_, loc_shift_shuffled = shifted_test_losses(shuffled_model)
 # Part 1 holds exactly: the spread of the global term over all shifts is round-off.
 assert np.ptp(glob_shift) < 1e-4 * abs(glob_shift[0]) + 1e-5, np.ptp(glob_shift)
 runtime.glue("P03.loc-aligned", loc_shift[0])
@@ -517,12 +538,14 @@ plot.measured_vs_theory(shifts, glob_shift, theory=np.full(T, glob_shift[0]),
 ax.plot(shifts, loc_shift, marker="s", color=colors["local only"], label="local term (measured)")
 ax.plot(shifts, loc_shift_untrained, marker=".", color=control_colors["untrained encoder"],
         label="local term, untrained encoder")
+ax.plot(shifts, loc_shift_shuffled, marker="x", color="#e377c2",
+        label="local term, trained with shuffled steps")
 plot.reference_line(ax, math.log(T), "log T: no time information",
                     color=plot.PALETTE["baseline"], style=":")
 ax.set_xlabel("shift of the video steps, delta")
 ax.set_ylabel("test loss (nats)")
 ax.set_title("Misaligning time")
-ax.legend(frameon=False, fontsize=7)
+ax.legend(frameon=False, fontsize=7);
 
 # %% [markdown]
 # With aligned steps the local term is {glue:text}`P03.loc-aligned:.2f` nats. Every
@@ -536,9 +559,10 @@ ax.legend(frameon=False, fontsize=7)
 # ablations. Below, "clip accuracy" is the clip-class probe on the time-averaged representation,
 # "event accuracy" is the per-step event probe, and "background" is the event accuracy of always
 # answering "no event" ({glue:text}`P03.background:.3f` here). Each claim also measures a null,
-# the untrained encoder or the raw input, whichever would pass the claim if training did nothing,
-# and the null must fail the bound. The thresholds were chosen on seeds 0-4 and confirmed on
-# seeds 5-9 at ci scale; the ranges come from the committed calibration record. In this run the
+# the same measurement on a control that would pass the claim if the claimed mechanism were
+# absent (a model trained without aligned positives, or the untrained encoder), and the null
+# must fail the bound. The thresholds were chosen on seeds 0-4 and confirmed on seeds 5-9 at ci
+# scale, except claim 2's (see there); the ranges come from the committed calibration record. In this run the
 # untrained encoder reads the class with {glue:text}`P03.clip-untrained:.3f` and the events with
 # {glue:text}`P03.event-untrained:.3f`, and the raw input (32 features per step, not 12) with
 # {glue:text}`P03.clip-raw:.3f` and {glue:text}`P03.event-raw:.3f`.
@@ -547,8 +571,11 @@ ax.legend(frameon=False, fontsize=7)
 #    features. On the test clips its local term (clip negatives) must rise by at least 1 nat
 #    from aligned steps to the best misaligned shift (the figure above). Seeds 0-4 gave
 #    {glue:text}`P03.joint-sees-alignment.seeds-0-4` nats, seeds 5-9
-#    {glue:text}`P03.joint-sees-alignment.seeds-5-9`; the untrained encoder gave
-#    {glue:text}`P03.joint-sees-alignment.null-range`.
+#    {glue:text}`P03.joint-sees-alignment.seeds-5-9`. The null is the trained control, the
+#    same model trained with its video steps shuffled in time, so that its local positives were
+#    never aligned: {glue:text}`P03.joint-sees-alignment.null-range`. It shows that the rise
+#    comes from the alignment of the positives, not from training with the two terms as such
+#    (the untrained encoder gives {glue:text}`P03.rise-untrained:.3f` in this run).
 # 2. **`P03.joint-finds-events`** (reproduction): the paper's model localizes events. Its event
 #    accuracy must beat the background by at least 0.25. Seeds 0-4:
 #    {glue:text}`P03.joint-finds-events.seeds-0-4`, seeds 5-9
@@ -558,6 +585,10 @@ ax.legend(frameon=False, fontsize=7)
 #    not set on seeds 0-4 alone: the bound first chosen on them was 0.3, and a held-out seed then
 #    passed it with a margin of almost zero, a sign that seeds 0-4 understated the spread across
 #    random worlds. We lowered it to 0.25, so seeds 5-9 do not confirm this claim independently.
+#    Seeds 10-19, never looked at when the bound was set, were run afterwards as the independent
+#    check: all ten passed, the lowest by a few hundredths. The claim holds across these twenty
+#    worlds, with a thin margin, because the event probe's accuracy varies from world to world by
+#    more than seeds 0-4 showed.
 # 3. **`P03.global-misses-events`** (reproduction, on data where every clip holds the same mix
 #    of events): the global objective alone does not bring *where* events are into the 12-d code,
 #    and the local objective does. On the same network, data and batches, the local-only model's
@@ -617,8 +648,10 @@ def misalignment_rise(loc):
     return loc[1:].min() - loc[0]
 
 
+SHUFFLED = "the paper's model trained with the video steps shuffled in time (misaligned positives)"
+runtime.glue("P03.rise-untrained", misalignment_rise(loc_shift_untrained))
 claims.check("P03.joint-sees-alignment", misalignment_rise(loc_shift), kind="reproduction",
-             lower=1.0, null=misalignment_rise(loc_shift_untrained), null_name=UNTRAINED,
+             lower=1.0, null=misalignment_rise(loc_shift_shuffled), null_name=SHUFFLED,
              statement="the paper's model (global + local, batch negatives) learns time-specific "
                        "features: on test clips its local term, with negatives from the same clip, "
                        "rises by at least 1 nat when the video steps are shifted by any delta != 0")
@@ -701,26 +734,55 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # ```{exercise}
 # :label: ex-p03-1
 #
-# Let every embedding be a scaled one-hot vector of its time step, the same in both modalities and
-# in every clip: $z^a_{i,t}=z^b_{i,t}=c\,e_t$ with $c>0$ and $e_t\in\mathbb R^T$. Compute
-# $\mathcal L_{\mathrm{loc}}$ with clip negatives and with batch negatives in closed form. What
-# does the difference say about what batch negatives ask for? Check your formulas with
-# `local_contrastive_loss`.
-# ```
+# Let every embedding be a scaled one-hot vector of its time step, the same in both modalities
+# and in every clip: $z^a_{i,t}=z^b_{i,t}=c\,e_t$ with $c>0$ and $e_t\in\mathbb R^T$.
 #
-# ```{solution} ex-p03-1
+# (a) Compute $\mathcal L_{\mathrm{loc}}$ with clip negatives and with batch negatives in closed
+# form. What does the difference say about what batch negatives ask for?
+#
+# (b) *Code.* Write your closed forms as a function and check them against
+# `local_contrastive_loss` for a few values of $c$.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p03-1
 # :class: dropdown
-#
-# With clip negatives the positive scores $c^2$ and the $T-1$ other steps of the clip score 0, so
-# $\mathcal L_{\mathrm{loc}}=\log\big(1+(T-1)e^{-c^2}\big)$, which tends to 0 as $c$ grows. With
-# batch negatives the same step of each of the $N-1$ other clips also scores $c^2$, so
-# $\mathcal L_{\mathrm{loc}}=\log N+\log\big(1+(T-1)e^{-c^2}\big)\ge\log N$. These embeddings know
-# *when* but not *which clip*, and batch negatives charge exactly $\log N$ for the missing
-# clip identity. To pay less, an encoder must also encode what tells clips apart, and that
-# includes clip-level content. The library agrees to round-off, for example with
-# `z = c * torch.eye(T).expand(N, T, T)`.
 # ```
 #
+# (a) With clip negatives the positive scores $c^2$ and the $T-1$ other steps of the clip score
+# 0, in both directions, so $\mathcal L_{\mathrm{loc}}=\log\big(1+(T-1)e^{-c^2}\big)$, which
+# tends to 0 as $c$ grows. With batch negatives the same step of each of the $N-1$ other clips
+# also scores $c^2$, and their $N(T-1)$ other steps score 0, so
+# $\mathcal L_{\mathrm{loc}}=\log\big(Ne^{c^2}+N(T-1)\big)-c^2
+# =\log N+\log\big(1+(T-1)e^{-c^2}\big)\ge\log N$. These embeddings know *when* but not
+# *which clip*, and batch negatives charge exactly $\log N$ for the missing clip identity. To
+# pay less, an encoder must also encode what tells clips apart, and that includes clip-level
+# content.
+
+# %% tags=["solution"]
+def one_hot_local_loss(c, n_clips, steps, negatives):
+    """L_loc in closed form when z^a_{i,t} = z^b_{i,t} = c e_t in every clip i."""
+    # HINT: count the candidates that score c^2 (the positive and, with batch negatives, the same step of each other clip) and those that score 0
+    # BEGIN SOLUTION
+    clip_term = math.log(1 + (steps - 1) * math.exp(-c**2))  # one positive, T - 1 zeros
+    return clip_term + (math.log(n_clips) if negatives == "batch" else 0.0)
+    # END SOLUTION
+
+
+n_ex, t_ex = 6, 8
+for c in (0.5, 1.0, 3.0):
+    z_ex = c * torch.eye(t_ex, dtype=torch.float64).expand(n_ex, t_ex, t_ex)  # (N, T, D = T)
+    for negatives in ("clip", "batch"):
+        torch.testing.assert_close(local_contrastive_loss(z_ex, z_ex, negatives=negatives).item(),
+                                   one_hot_local_loss(c, n_ex, t_ex, negatives))
+    print(f"c = {c}: clip negatives {one_hot_local_loss(c, n_ex, t_ex, 'clip'):.3f}, batch "
+          f"negatives {one_hot_local_loss(c, n_ex, t_ex, 'batch'):.3f} (log N = {math.log(n_ex):.3f})")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p03-2
 #
@@ -729,7 +791,8 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # `variants`). Which claims still hold? Relate what you see to the sentence on cosine similarity
 # after {prf:ref}`p03-thm-blind`.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p03-2
 # :class: dropdown
 #
@@ -743,7 +806,8 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # pooled directions separate, and part of what the random initialization kept about events is
 # left in place.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p03-3
 #
@@ -752,7 +816,8 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # `out_b.z_local.roll(T // 2, 1)`. Train *local only* and *global + local* again. Predict the
 # event accuracies before you run it, then explain what you see.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p03-3
 # :class: dropdown
 #
@@ -761,9 +826,14 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # the events: the events of a clip have distinct types, so the type at one step rules that type
 # out half a clip away. That link is not constant within the clip, so the broken term rewards
 # encoding event types a little, and the event accuracy should fall a long way towards the
-# background without reaching it. `P03.joint-finds-events` is the claim built to catch this.
+# background without reaching it. On seed 0 at ci scale it falls from 0.95 to 0.53 (local only)
+# and from 0.96 to 0.55 (global + local), against 0.50 for always answering "no event" and 0.59
+# for the untrained encoder, while the clip-level accuracy stays near 0.9. The joint model then
+# beats the background by 0.05, and `P03.joint-finds-events`, the claim built to catch this
+# (at least 0.25), fails.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p03-4
 #
@@ -772,7 +842,8 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # configuration, then the full one if you have a GPU. Which claim is at risk, and why
 # ({prf:ref}`p03-rem-what-vs-when`)?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p03-4
 # :class: dropdown
 #
@@ -787,7 +858,8 @@ runtime.glue("P03.gain-event", event_acc[JOINT] - event_acc["local only"])
 # codes is the event mix. With every clip holding the same mix, this channel is closed, which is
 # why the chapter's data are built that way and why the claim states that condition.
 # ```
-#
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: reptutor
 #     text_representation:
 #       extension: .py
@@ -16,6 +15,8 @@
 #     budget_s: 60
 #     papers:
 #     - P08
+#     prerequisites:
+#     - P07
 # ---
 
 # %% [markdown]
@@ -45,22 +46,28 @@
 # * BYOL's normalised regression loss, its stop-gradient and its moving-average target, and
 #   SCRL's region-level version of it;
 # * why the image-level objective is *spatially inconsistent* on multi-object scenes: a theorem
-#   in an idealised model (exact image-level agreement forces spatially constant features, while
-#   region-level agreement allows any spatially consistent ones), and a measurement on
-#   procedural scenes;
+#   in an idealised model (exact agreement of the pooled backbone features of whole crops forces
+#   spatially constant features, while region-level agreement allows any spatially consistent
+#   ones), and a measurement on procedural scenes;
 # * how to test region-level consistency directly, by retrieving the matching region of another
-#   view, and how image-level and region-level training compare on it.
+#   view, and how image-level and region-level training compare on it, measured against the
+#   spread between two runs of the same method.
 #
 # **Prerequisites.** Convolutional feature maps; the idea of two augmented views from the
 # contrastive chapters of this part (e.g. {doc}`01_infonce_demi`). BYOL is introduced here from
 # scratch; Part II studies why it does not collapse.
 
 # %% tags=["hide-cell", "install"]
-# On Colab, install reptutor from the repository (Colab's own torch is kept).
+# On Colab: install reptutor v0.1.0 (pinned in pyproject.toml [tool.reptutor]) without
+# its dependencies, so that Colab's own torch is kept; then its other dependencies (what
+# the chapter imports besides torch), which Colab mostly has already.
 import sys, subprocess
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    package = "reptutor @ git+https://github.com/reptutor/reptutor@v0.1.0"
+    subprocess.run(pip + ["--no-deps", package], check=True)
+    subprocess.run(pip + ["numpy>=1.24", "scipy>=1.10", "scikit-learn>=1.3", "matplotlib>=3.7",
+                          "seaborn>=0.13", "tqdm>=4.60", "pandas>=2.0"], check=True)
 
 # %%
 import copy
@@ -104,32 +111,33 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 #
 # A *view* of an image $x$ of size $H\times W$ is made by a crop box
 # $c=(c_{x0},c_{y0},c_{x1},c_{y1})$ (in the image's pixel coordinates), an optional left-right
-# flip, and a resize to $S\times S$. The crop box is drawn at random: its area is a fraction
-# $a\sim U[0.2,1]$ of the image (SCRL's setting) and its aspect ratio lies in $[3/4,4/3]$.
+# flip, and a resize to $S\times S$. The crop box is drawn at random: its area is a uniform random
+# fraction in $[0.2,1]$ of the image's (SCRL's setting) and its aspect ratio lies in $[3/4,4/3]$.
+# Points of the image are written $u=(u_1,u_2)$, horizontal then vertical.
 #
 # ```{prf:definition} The box map of a view
 # :label: p08-def-box-map
 #
-# For a view with crop $c$ and flip flag $f$, the map $T_{c,f}$ from image coordinates to view
-# coordinates is
+# For a view with crop $c$ and flip flag $s\in\{0,1\}$ (1 for a mirrored view), the map $T_{c,s}$
+# from image coordinates to view coordinates is
 #
 # $$
-# T_{c,f}(x,y)=\Big(\,\mathrm{fl}_f\Big(S\,\frac{x-c_{x0}}{c_{x1}-c_{x0}}\Big),\;
-#   S\,\frac{y-c_{y0}}{c_{y1}-c_{y0}}\Big),\qquad \mathrm{fl}_1(u)=S-u,\ \mathrm{fl}_0(u)=u .
+# T_{c,s}(u_1,u_2)=\Big((1-s)\,\hat u_1+s\,(S-\hat u_1),\;
+#   S\,\frac{u_2-c_{y0}}{c_{y1}-c_{y0}}\Big),\qquad \hat u_1=S\,\frac{u_1-c_{x0}}{c_{x1}-c_{x0}} .
 # $$
 #
 # It is affine, so it maps boxes to boxes (a flip swaps a box's left and right edges). The view
-# is rendered by sampling the image at $T_{c,f}^{-1}$ of each view pixel:
-# $v(p)=x\big(T_{c,f}^{-1}(p)\big)$.
+# is rendered by sampling the image at $T_{c,s}^{-1}$ of each view pixel:
+# $v(p)=x\big(T_{c,s}^{-1}(p)\big)$.
 # ```
 #
 # ```{prf:proposition} Matched boxes see the same content
 # :label: p08-prop-matched
 #
 # Let $B$ be a box inside $c^{(1)}\cap c^{(2)}$, the region both crops contain, and let
-# $b^{(v)}=T_{c^{(v)},f^{(v)}}(B)$ for $v=1,2$. Then for every point $u\in B$,
-# $v_1\big(T^{(1)}(u)\big)=x(u)=v_2\big(T^{(2)}(u)\big)$: the two view boxes show the same
-# pixels of $x$, differently scaled and possibly mirrored. For a box $B'$ that is not inside
+# $b^{(v)}=T^{(v)}(B)$ for $v=1,2$, where $T^{(v)}=T_{c^{(v)},s^{(v)}}$. Then for every point
+# $u\in B$, $v_1\big(T^{(1)}(u)\big)=x(u)=v_2\big(T^{(2)}(u)\big)$: the two view boxes show the
+# same pixels of $x$, differently scaled and possibly mirrored. For a box $B'$ that is not inside
 # $c^{(v)}$, part of $T^{(v)}(B')$ lies outside view $v$.
 # ```
 #
@@ -142,15 +150,20 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # On a pixel grid the identity holds up to interpolation: `crop_resize` samples bilinearly, and
 # the unit tests check it exactly on images that are linear in the coordinates, where bilinear
 # interpolation makes no error. `reptutor.data` provides the pieces: `random_resized_crop`
-# returns each view with its crop and flip, `crop_intersection` gives $c^{(1)}\cap c^{(2)}$,
-# `sample_boxes` draws $K$ boxes $B_k$ inside it, and `map_boxes` applies $T^{(v)}$.
+# returns each view with its crop and flip flag, `crop_intersection` gives $c^{(1)}\cap c^{(2)}$,
+# `sample_boxes` draws $K$ boxes $B_k$ inside it, and `map_boxes` applies $T^{(v)}$. $K$ is the
+# paper's letter for the number of boxes of a pair of views. On the
+# {doc}`notation page </book/notation>` $K$ counts the alternatives of a choice; in the
+# retrieval test below the boxes of a pair are exactly that, the candidates each box is matched
+# against.
 #
 # ## Image-level BYOL and region-level SCRL
 #
-# Both methods use an *online* network with parameters $\theta$ (a backbone $f_\theta$ whose
+# Both methods use an *online* network with parameters $\theta$ (a backbone $\phi_\theta$ whose
 # output is a feature map, a projector $g_\theta$ and a predictor $q_\theta$) and a *target*
-# network with parameters $\xi$ (backbone $f_\xi$ and projector $g_\xi$, no predictor). Write
-# $\bar u=u/\lVert u\rVert_2$ and
+# network with parameters $\xi$ (backbone $\phi_\xi$ and projector $g_\xi$, no predictor). BYOL's
+# and SCRL's papers write the backbone $f$; this book keeps $f$ for a critic and writes the
+# encoder $\phi$. With $\bar p=p/\lVert p\rVert_2$ for any vector $p$, the loss of one pair is
 #
 # $$
 # \ell(p,z)=\big\lVert\bar p-\operatorname{sg}(\bar z)\big\rVert_2^2=2-2\cos(p,z),
@@ -162,8 +175,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # :label: p08-def-byol
 #
 # With $\operatorname{GAP}$ the average over all positions of a feature map,
-# $p^{(1)}=q_\theta(g_\theta(\operatorname{GAP}f_\theta(v_1)))$ and
-# $z^{(2)}=g_\xi(\operatorname{GAP}f_\xi(v_2))$ (and the same with the views swapped), BYOL
+# $p^{(1)}=q_\theta(g_\theta(\operatorname{GAP}\phi_\theta(v_1)))$ and
+# $z^{(2)}=g_\xi(\operatorname{GAP}\phi_\xi(v_2))$ (and the same with the views swapped), BYOL
 # minimises over $\theta$
 #
 # $$
@@ -174,7 +187,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # weights, $\xi\leftarrow m\xi+(1-m)\theta$. The decay rate $m$ follows the cosine schedule
 # $m_t=1-(1-m_{\mathrm{base}})(\cos(\pi t/t_{\max})+1)/2$ over the training steps
 # $t=0,\dots,t_{\max}$ {cite}`grill2020bootstrap`. (BYOL's paper writes $\tau$ for this rate and
-# SCRL's configuration `m`; in this book $\tau$ is a temperature.)
+# SCRL's configuration `m`; in this book $\tau$ is a temperature. The library's argument is
+# `momentum`.)
 # ```
 #
 # ```{prf:definition} SCRL (region level)
@@ -182,8 +196,10 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 #
 # Draw $K$ boxes $B_1,\dots,B_K$ inside $c^{(1)}\cap c^{(2)}$ and map them into both views,
 # $b^{(v)}_k=T^{(v)}(B_k)$. Pool each view's feature map over each box,
-# $r^{(v)}_k=\operatorname{RoIAlign}\big(f(v_v),b^{(v)}_k\big)$ (one bin per box), and set
-# $p^{(1)}_k=q_\theta(g_\theta(r^{(1)}_k))$, $z^{(2)}_k=g_\xi(r^{(2)}_k)$. SCRL minimises
+# $r^{(1)}_k=\operatorname{RoIAlign}\big(\phi_\theta(v_1),b^{(1)}_k\big)$ (one bin per box) and
+# likewise $r^{(2)}_k$ from $v_2$, and set $p^{(1)}_k=q_\theta(g_\theta(r^{(1)}_k))$,
+# $z^{(2)}_k=g_\xi(r^{(2)}_k)$, where the target's $r^{(2)}_k$ pools $\phi_\xi(v_2)$ (and the same
+# with the views swapped). SCRL minimises
 #
 # $$
 # \mathcal L_{\mathrm{SCRL}}=\frac1K\sum_{k=1}^K\Big[\ell\big(p^{(1)}_k,z^{(2)}_k\big)
@@ -194,13 +210,15 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # ```
 #
 # RoIAlign, introduced with Mask R-CNN (He, Gkioxari, Dollár and Girshick, 2017), samples the
-# feature map bilinearly at $r\times r$ evenly spaced points of each box and averages them.
-# `reptutor.models.roi_align` uses a fixed $r=2$ and the half-pixel offset of torchvision's
-# `aligned=True` (a feature cell's centre sits at the middle of the pixels it covers). The
-# official code calls `torchvision.ops.roi_align` with `aligned=False` (no offset, its
-# `detectron_aligned: False`) and an adaptive $r$ (`sampling_ratio: -1`, about one sample per
-# feature cell the box covers). At stride 32 on ImageNet crops both differences are a fraction of
-# a cell; they are simplifications of this chapter, not of the method.
+# feature map bilinearly at evenly spaced points of each box and averages them.
+# `reptutor.models.roi_align` uses a fixed grid of $2\times2$ points and the half-pixel offset of
+# torchvision's `aligned=True` (a feature cell's centre sits at the middle of the pixels it
+# covers). The official code does not: it calls `torchvision.ops.roi_align` with `aligned=False`
+# (no offset; its configuration key `detectron_aligned: False`), so its boxes are read half a
+# feature cell away from ours, and with an adaptive grid (`sampling_ratio: -1`, about one sample
+# per feature cell the box covers). At stride 32 on ImageNet crops both differences are a fraction
+# of a cell; they are simplifications of this chapter, not of the method, and at our stride 4 on
+# $16\times16$ views half a cell is two view pixels.
 #
 # ```{prf:remark} What the image-level objective asks for
 # :label: p08-rem-inconsistent
@@ -210,54 +228,55 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # and $c^{(2)}$ in view 2: two *different* regions of the image unless the crops coincide. Its
 # loss is satisfied by features that are the same wherever one looks in an image, such as its
 # background colour or the average of its objects; it does not reward features that tell the
-# regions of an image apart. SCRL's boxes are the same region by
-# {prf:ref}`p08-prop-matched`, so a feature that differs from region to region can still be
-# consistent. Neither objective has negatives. What keeps both from collapsing to a constant is
-# BYOL's predictor and moving-average target, studied in Part II; SCRL claims no new theory
-# here, and the paper's evidence is empirical.
+# regions of an image apart (nor does it forbid them: see below). SCRL's boxes are the same
+# region by {prf:ref}`p08-prop-matched`, so a feature that differs from region to region can
+# still be consistent. Neither objective has negatives. What keeps both from collapsing to a
+# constant is BYOL's predictor and moving-average target, studied in Part II; SCRL claims no new
+# theory here, and the paper's evidence is empirical.
 # ```
 #
 # The remark can be made exact in an idealised model. Call a backbone *crop-equivariant* if
-# there is a continuous feature field $F:\Omega\to\mathbb R^C$ on the image domain
-# $\Omega=[0,W]\times[0,H]$ such that the feature map of every view is $F$ seen through the
-# view's crop, $f(v)=F\circ T_{c,f}^{-1}$ on $[0,S]^2$: the feature at a place depends on what is
-# there, not on how the view was cropped, zoomed or flipped. This is what "spatially consistent"
-# means, and it says nothing about *which* field $F$ the backbone computes. Pooling is then
-# averaging over the image: $\operatorname{GAP}f(v)=\frac1{|c|}\int_c F$ and, with RoIAlign
-# idealised as the exact average over a box, $r^{(v)}(B)=\frac1{|B|}\int_B F$ for $B\subset c$.
-# The following theorem is our formalisation of the paper's motivation, not a result stated in
-# the paper.
+# there is a continuous feature field $\Phi:\Omega\to\mathbb R^D$ on the image domain
+# $\Omega=[0,W]\times[0,H]$ such that the feature map of every view is $\Phi$ seen through the
+# view's crop, $\phi(v)=\Phi\circ T_{c,s}^{-1}$ on $[0,S]^2$: the feature at a place depends on
+# what is there, not on how the view was cropped, zoomed or flipped. This is what "spatially
+# consistent" means, and it says nothing about *which* field $\Phi$ the backbone computes. Pooling
+# is then averaging over the image: $\operatorname{GAP}\phi(v)=\frac1{|c|}\int_c \Phi$ and, with
+# RoIAlign idealised as the exact average over a box, $r^{(v)}(B)=\frac1{|B|}\int_B \Phi$ for
+# $B\subset c$. The following theorem is our formalisation of the paper's motivation, not a
+# result stated in the paper.
 #
-# ```{prf:theorem} Region-level agreement allows any spatially consistent features; exact image-level agreement allows only constant ones
+# ```{prf:theorem} Region-level agreement allows any spatially consistent features; exact agreement of pooled whole crops allows only constant ones
 # :label: p08-thm-consistency
 #
-# Let the backbone be crop-equivariant with a continuous field $F$.
+# Let the backbone be crop-equivariant with a continuous field $\Phi$.
 #
 # 1. For every pair of views and every box $B\subset c^{(1)}\cap c^{(2)}$, the pooled
 #    features of the matched boxes coincide: $r^{(1)}(T^{(1)}(B))=r^{(2)}(T^{(2)}(B))$. Hence
 #    with identical heads on both branches (e.g. the target equal to the online network and a
 #    predictor that is the identity) every term of $\mathcal L_{\mathrm{SCRL}}$ is 0 (as long as
-#    the projections are not zero), whatever $F$ is.
+#    the projections are not zero), whatever $\Phi$ is.
 # 2. Suppose the family of crops contains every rectangle $[a,a+w]\times[b,b+h]\subset\Omega$
 #    with $w_0\le w\le W$ and $h_0\le h\le H$, for some $w_0<W/2$ and $h_0<H/2$. If the pooled
-#    features of all these crops are equal (every image-level pair agrees exactly before the
-#    heads), then $F$ is constant on $\Omega$.
+#    backbone features of all these crops are equal (every image-level pair agrees exactly
+#    *before* the heads), then $\Phi$ is constant on $\Omega$.
 # ```
 #
 # ```{prf:proof}
-# *1.* The view box $T^{(v)}(B)$ pools $F\circ(T^{(v)})^{-1}$ over $T^{(v)}(B)$. The map is affine,
-# so its Jacobian is constant and the average over $T^{(v)}(B)$ of $F\circ(T^{(v)})^{-1}$ equals
-# the average of $F$ over $B$, for $v=1$ and $v=2$ alike.
+# *1.* The view box $T^{(v)}(B)$ pools $\Phi\circ(T^{(v)})^{-1}$ over $T^{(v)}(B)$. The map is
+# affine, so its Jacobian is constant and the average over $T^{(v)}(B)$ of
+# $\Phi\circ(T^{(v)})^{-1}$ equals the average of $\Phi$ over $B$, for $v=1$ and $v=2$ alike.
 #
-# *2.* Work componentwise and let $m$ be the common mean. Fix $x\in[w_0,W)$ and take
-# $R=[x-w_0,x]\times[b,b+h]$ and $R_\varepsilon=[x-w_0,x+\varepsilon]\times[b,b+h]$, both
-# admissible for small $\varepsilon>0$. Subtracting $\int_R F=m\,w_0h$ from
-# $\int_{R_\varepsilon}F=m(w_0+\varepsilon)h$, dividing by $\varepsilon$ and letting
-# $\varepsilon\to0$ gives, by continuity, $\int_b^{b+h}F(x,y)\,dy=m\,h$ for all admissible
-# $b,h$. The derivative in $h$ at $b=0$ gives $F(x,y)=m$ for $y\in[h_0,H]$; the derivative in $b$
-# at $h=h_0$ gives $F(x,y)=F(x,y+h_0)$ for $y\in[0,H-h_0]$, which is $m$ by the first part. As
-# $h_0<H/2$ these cover $[0,H]$. Extending crops to the left instead of the right covers
-# $x\in(0,W-w_0]$, and $w_0<W/2$ makes the two ranges cover $(0,W)$; continuity gives the rest.
+# *2.* Work componentwise and let $\bar\Phi$ be the common mean. Fix $u_1\in[w_0,W)$ and take
+# $R=[u_1-w_0,u_1]\times[b,b+h]$ and $R_\varepsilon=[u_1-w_0,u_1+\varepsilon]\times[b,b+h]$, both
+# admissible for small $\varepsilon>0$. Subtracting $\int_R \Phi=\bar\Phi\,w_0h$ from
+# $\int_{R_\varepsilon}\Phi=\bar\Phi(w_0+\varepsilon)h$, dividing by $\varepsilon$ and letting
+# $\varepsilon\to0$ gives, by continuity, $\int_b^{b+h}\Phi(u_1,u_2)\,du_2=\bar\Phi\,h$ for all
+# admissible $b,h$. The derivative in $h$ at $b=0$ gives $\Phi(u_1,u_2)=\bar\Phi$ for
+# $u_2\in[h_0,H]$; the derivative in $b$ at $h=h_0$ gives $\Phi(u_1,u_2)=\Phi(u_1,u_2+h_0)$ for
+# $u_2\in[0,H-h_0]$, which is $\bar\Phi$ by the first part. As $h_0<H/2$ these cover $[0,H]$.
+# Extending crops to the left instead of the right covers $u_1\in(0,W-w_0]$, and $w_0<W/2$ makes
+# the two ranges cover $(0,W)$; continuity gives the rest.
 # ```
 #
 # Real backbones are not exactly crop-equivariant, random resized crops are not exactly the family
@@ -265,14 +284,14 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # a further gap between part 2 and BYOL itself: part 2 assumes equal *pooled backbone features*,
 # while a zero BYOL loss only makes the normalised outputs $\bar p^{(1)}$ and $\bar z^{(2)}$
 # equal, after the projector and predictor. Those heads may discard whatever varies from crop to
-# crop, so the backbone can keep spatially varying features in directions the heads ignore. What
-# part 2 forces to be constant is only the part of the pooled feature that the heads keep (all of
-# it when, for example, the target equals the online network, the predictor is the identity and
-# $\overline{g(u)}=\overline{g(u')}$ implies $u=u'$). So the theorem says which way each
-# objective pulls, not what a trained backbone must be: SCRL can be satisfied by features that
-# differ from place to place, while BYOL gives no incentive for them and, at exact agreement,
-# forbids spatial variation in everything its heads pass on. The experiment below measures how
-# much of this survives at toy scale.
+# crop, so the backbone can keep spatially varying features in directions the heads ignore: a zero
+# BYOL loss constrains the projected outputs, not the backbone. Part 2 forces only the part of the
+# pooled feature that the heads keep to be constant (all of it when, for example, the target
+# equals the online network, the predictor is the identity and $\overline{g(r)}=\overline{g(r')}$
+# implies $r=r'$). So the theorem says which way each objective pulls, not what a trained backbone
+# must be: SCRL can be satisfied by features that differ from place to place, while BYOL gives no
+# incentive for them and, at exact agreement, rules out spatial variation only in what its heads
+# pass on. The experiment below measures how much of this survives at toy scale.
 #
 # ## The scenes
 #
@@ -370,7 +389,8 @@ print(f"view pairs showing different object sets: {different_objects:.3f}; "
 # The heart of SCRL is short: pool each box by averaging bilinear samples of the feature map,
 # then compare matched boxes with $2-2\cos$. Below, RoIAlign is written with explicit
 # bilinear interpolation at $2\times2$ points per box (cell centres at integer feature
-# coordinates, hence the $-\tfrac12$), and checked against `roi_align` and `scrl_loss`.
+# coordinates, hence the $-\tfrac12$: torchvision's `aligned=True`; the official SCRL code uses
+# `aligned=False`, which drops it), and checked against `roi_align` and `scrl_loss`.
 
 # %%
 def roi_from_scratch(fmap, boxes, image_size, r=2):
@@ -412,7 +432,16 @@ print("from-scratch RoIAlign and SCRL loss match the library")
 # number of steps, batches and views, and use the same target decay ($m_{\mathrm{base}}=0.97$,
 # SCRL's 200-epoch setting, with BYOL's cosine schedule). The only difference is the loss:
 # global average pooling and $\mathcal L_{\mathrm{BYOL}}$, or $K$ matched boxes and
-# $\mathcal L_{\mathrm{SCRL}}$. The untrained initial weights are kept as a third model.
+# $\mathcal L_{\mathrm{SCRL}}$. The untrained initial weights are kept as a further model.
+#
+# One comparison of SCRL with one BYOL run cannot tell a method's effect from the luck of a
+# run: two trainings of the same method from the same weights end up in different places when
+# they see the scenes in another order, with other crops. So BYOL is trained twice. The second
+# run, *BYOL rerun*, starts from the same initial weights and differs from the first only in its
+# data generator (other batches, crops, flips and brightness changes). The gap between the two
+# BYOL runs is the yardstick for the gap between SCRL and BYOL: it is what a difference looks
+# like when the method does not change. The rerun is the cost of one more training
+# (about a third of the chapter's CPU time); nothing else was cut to make room for it.
 
 # %%
 def make_online(gen):
@@ -430,7 +459,7 @@ def target_part(online):
 
 
 initial = make_online(runtime.generator(seed)).to(dev)
-models = {name: copy.deepcopy(initial) for name in ("BYOL", "SCRL")}
+models = {name: copy.deepcopy(initial) for name in ("BYOL", "BYOL rerun", "SCRL")}
 targets = {name: copy.deepcopy(target_part(net)) for name, net in models.items()}
 for t in targets.values():
     t.requires_grad_(False)
@@ -481,10 +510,12 @@ def ema(target):
     return callback
 
 
-objectives = {"BYOL": byol_objective, "SCRL": scrl_objective}
+objectives = {"BYOL": byol_objective, "BYOL rerun": byol_objective, "SCRL": scrl_objective}
+batch_seed = {"BYOL": seed + 1, "SCRL": seed + 1,  # identical batches and views for these two
+              "BYOL rerun": seed + 2}  # the control: same initial weights, other batches and views
 histories = {}
 for name, net in models.items():
-    g_train = runtime.generator(seed + 1, dev)  # identical batches and views for both models
+    g_train = runtime.generator(batch_seed[name], dev)
     histories[name] = fit(net, objectives[name](targets[name]), make_batch(g_train),
                           steps=cfg["steps"], lr=cfg["lr"], callback=ema(targets[name]),
                           desc=name)
@@ -534,8 +565,9 @@ for name in models:
           f"by zoom tercile {np.round(by_zoom[name], 3)}")
 print(f"usable test pairs: {usable.float().mean():.3f}; zoom-ratio tercile edges "
       f"{edges[0]:.2f}, {edges[1]:.2f}")
+short = {"BYOL": "byol", "BYOL rerun": "byol-rerun", "SCRL": "scrl", "random init": "random"}
 for name in models:
-    runtime.glue(f"P08.acc-{name.split()[0].lower()}", accuracy[name])
+    runtime.glue(f"P08.acc-{short[name]}", accuracy[name])
 
 # %% [markdown]
 # A second reading of the same backbones, closer to what a detector needs: the object *class*
@@ -558,26 +590,29 @@ probe = {}
 for name, net in models.items():
     feats, y = object_features(net["trunk"])
     probe[name] = linear_probe_accuracy(feats[:half], y[:half], feats[half:], y[half:])
-    runtime.glue(f"P08.probe-{name.split()[0].lower()}", probe[name])
+    runtime.glue(f"P08.probe-{short[name]}", probe[name])
 print("object-class probe on RoI features:", {k: round(v, 3) for k, v in probe.items()})
 
 
 # %% [markdown]
 # ## The picture
 #
-# Left: the training losses (each on its own objective, so their levels are not comparable;
-# both start a little below 4: two terms of $2-2\cos$, with nearly orthogonal predictions and
-# targets at initialisation). Right: region retrieval accuracy by
-# tercile of the zoom ratio between the two views (the larger crop area over the smaller), with
-# chance as a dashed line.
+# Left: the training losses (each on its own objective, so the levels of BYOL and SCRL are not
+# comparable; all start a little below 4: two terms of $2-2\cos$, with nearly orthogonal
+# predictions and targets at initialisation). Right: region retrieval accuracy by tercile of the
+# zoom ratio between the two views (the larger crop area over the smaller), with chance as a
+# dotted line. The second BYOL run is dashed, in BYOL's colour: the distance between the two red
+# curves is the run-to-run spread that the claims measure SCRL's gap against.
 
 # %%
-palette = {"BYOL": plot.PALETTE["theory"], "SCRL": plot.PALETTE["measured"],
-           "random init": plot.PALETTE["baseline"]}
+palette = {"BYOL": plot.PALETTE["theory"], "BYOL rerun": plot.PALETTE["theory"],
+           "SCRL": plot.PALETTE["measured"], "random init": plot.PALETTE["baseline"]}
+dashes = {"BYOL rerun": "--"}  # the second BYOL run, from the same initial weights
 fig, axes = plot.subplots(2, width=5.0, height=3.6)
 ax = axes[0, 0]
 for name, hist in histories.items():
-    ax.plot(hist.step, hist["loss"], color=palette[name], label=name, lw=1.0)
+    ax.plot(hist.step, hist["loss"], color=palette[name], ls=dashes.get(name, "-"), label=name,
+            lw=1.0)
 ax.set_xlabel("step")
 ax.set_ylabel("training loss (symmetrised)")
 ax.set_title("Training")
@@ -585,49 +620,67 @@ ax.legend(frameon=False)
 ax = axes[0, 1]
 labels = [f"≤{edges[0]:.1f}x", f"{edges[0]:.1f}-{edges[1]:.1f}x", f">{edges[1]:.1f}x"]
 for name in models:
-    ax.plot(labels, by_zoom[name], marker="o", color=palette[name],
+    ax.plot(labels, by_zoom[name], marker="o", color=palette[name], ls=dashes.get(name, "-"),
             label=f"{name} ({accuracy[name]:.2f} overall)")
 plot.reference_line(ax, chance, f"chance 1/{k_grid**2}", color="k", style=":")
 ax.set_ylim(0, 1)
 ax.set_xlabel("zoom ratio between the two views")
 ax.set_ylabel("matched-region retrieval accuracy")
 ax.set_title("Region-level consistency")
-ax.legend(frameon=False, fontsize=8)
+ax.legend(frameon=False, fontsize=8);
 
 # %% [markdown]
 # ## Claims
 #
-# Thresholds were chosen on seeds 0-4 at ci scale (`tools/run_chapter.py --seeds 0 1 2 3 4`)
-# and confirmed on seeds 5-9; the ranges below come from the committed calibration record.
+# What kind of claims can this toy make? The paper's thesis is that region-level training gives
+# local features that stay consistent when a region is shifted or zoomed, where image-level
+# training need not. It tests the thesis only through downstream detection and segmentation and
+# reports no measurement of consistency itself. The retrieval test, its numbers and its bounds are
+# ours, so the three passing claims below are *observations* that bear on the paper's thesis, not
+# reproductions of a reported result. The reported result, better localisation transfer, has a
+# nearest toy reading, the object-class probe, and it is recorded as not reproduced.
+#
 # The retrieval test reads exactly what SCRL's loss trains: agreement, across views, of the
 # pooled features of the same region. SCRL doing well on it is therefore expected by
-# construction; what the claims add is the comparison with two controls measured the same way,
-# the untrained initial backbone and BYOL, trained on the same batches and views.
+# construction; what the claims add is the comparison with controls measured the same way. For the
+# two differences between SCRL and BYOL the control is the second BYOL run: the same difference,
+# taken between two runs of the same method, in absolute value, must stay below the bound. Each
+# bound was chosen by looking at the claim's values on seeds 0-4 at ci scale
+# (`tools/run_chapter.py --seeds 0 1 2 3 4`), roughly midway between the largest null and the
+# smallest measured value there, and confirmed on seeds 5-9. One caveat: an earlier version of
+# this chapter had already recorded the SCRL and BYOL values on seeds 5-9 (only the rerun control
+# is new), so those seeds were not entirely unseen when the bounds were set. The ranges below come
+# from the committed calibration record.
 #
-# 1. **`P08.region-retrieval`** (reproduction): region-level training gives features whose
-#    regions are matched across views better than image-level training does. Measured: SCRL's
-#    retrieval accuracy minus BYOL's, with the same backbone, initial weights, batches, views
-#    and steps; at least 0.07. Seeds 0-4: {glue:text}`P08.region-retrieval.seeds-0-4`; seeds
-#    5-9: {glue:text}`P08.region-retrieval.seeds-5-9`. Null, the untrained backbone in SCRL's
-#    place: {glue:text}`P08.region-retrieval.null-range`.
-# 2. **`P08.learned-consistency`** (reproduction): the consistency is learned, not given by the
-#    architecture. Measured: SCRL's retrieval accuracy (chance $1/9$); at least 0.55. Seeds 0-4:
+# 1. **`P08.region-retrieval`** (observation): region-level training gives features whose
+#    regions are matched across views better than image-level training does, by more than two
+#    runs of image-level training differ. Measured: SCRL's retrieval accuracy minus BYOL's, with
+#    the same backbone, initial weights, batches, views and steps; at least 0.10. Seeds 0-4:
+#    {glue:text}`P08.region-retrieval.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P08.region-retrieval.seeds-5-9`. Null, the gap between the two BYOL runs,
+#    $\lvert$rerun $-$ first run$\rvert$: {glue:text}`P08.region-retrieval.null-range`.
+# 2. **`P08.learned-consistency`** (observation): the consistency is learned from the
+#    region-level objective; neither the architecture nor image-level training gives as much.
+#    Measured: SCRL's retrieval accuracy (chance $1/9$); at least 0.61. Seeds 0-4:
 #    {glue:text}`P08.learned-consistency.seeds-0-4`; seeds 5-9:
-#    {glue:text}`P08.learned-consistency.seeds-5-9`. Null, the untrained initial backbone:
-#    {glue:text}`P08.learned-consistency.null-range`.
-# 3. **`P08.zoom-consistency`** (reproduction, "consistent under translations and zooming"): the
-#    gain persists for the view pairs that differ most in scale. Measured: SCRL minus BYOL in
-#    the top tercile of the zoom ratio (in this run, pairs whose crop areas differ by a factor of
-#    {glue:text}`P08.zoom-edge:.1f` or more); at least 0.04. Seeds 0-4:
-#    {glue:text}`P08.zoom-consistency.seeds-0-4`; seeds 5-9:
-#    {glue:text}`P08.zoom-consistency.seeds-5-9`. Null, the untrained backbone in SCRL's place:
-#    {glue:text}`P08.zoom-consistency.null-range`.
+#    {glue:text}`P08.learned-consistency.seeds-5-9`. Null, the best of the untrained initial
+#    backbone and the two BYOL runs: {glue:text}`P08.learned-consistency.null-range`.
+# 3. **`P08.zoom-consistency`** (observation; the paper's words are "according to geometric
+#    translations and zooming operations"): the gain persists for the view pairs that differ most
+#    in scale. Measured: SCRL minus BYOL in the top tercile of the zoom ratio (in this run, pairs
+#    whose crop areas differ by a factor of {glue:text}`P08.zoom-edge:.1f` or more); at least
+#    0.07. Seeds 0-4: {glue:text}`P08.zoom-consistency.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P08.zoom-consistency.seeds-5-9`. Null, the gap between the two BYOL runs in the
+#    same tercile: {glue:text}`P08.zoom-consistency.null-range`.
 #
-# An independent review found the untrained null too easy a control for claims 1 and 3: a second
-# BYOL run from the same initial weights with other batches differs from the first by as much as
-# these bounds on some of seeds 0-4, so at this scale the SCRL-minus-BYOL differences are only a
-# small multiple of BYOL's run-to-run spread. The stronger control (BYOL against a rerun of BYOL)
-# is not yet part of the claims; until it is, read claims 1 and 3 as weak evidence.
+# Against this control the SCRL-minus-BYOL gap is larger than its bound on all ten seeds, and the
+# gap between two BYOL runs is smaller than the bound on all ten: at this scale SCRL's advantage
+# is not the luck of one BYOL run. The smallest margins to the bounds over the ten seeds,
+# {glue:text}`P08.region-retrieval.margin:.3f` for claim 1 and
+# {glue:text}`P08.zoom-consistency.margin:.3f` for claim 3, show how close the closest seed comes.
+# The evidence has limits. One rerun per seed is a rough estimate
+# of how far two runs can drift apart, SCRL's own run-to-run spread is not measured separately,
+# and ten seeds of one toy configuration say nothing about other architectures or scales.
 #
 # One result did not reproduce and is recorded as such:
 #
@@ -639,22 +692,28 @@ ax.legend(frameon=False, fontsize=8)
 
 # %%
 runtime.glue("P08.zoom-edge", float(edges[1]))
-in_scrl = "the untrained initial backbone in SCRL's place"
-claims.check("P08.region-retrieval", accuracy["SCRL"] - accuracy["BYOL"], kind="reproduction",
-             lower=0.07, null=accuracy["random init"] - accuracy["BYOL"], null_name=in_scrl,
+rerun = ("a second BYOL run from the same initial weights with other batches and views: "
+         "|rerun - first run|")
+claims.check("P08.region-retrieval", accuracy["SCRL"] - accuracy["BYOL"], kind="observation",
+             lower=0.10, null=abs(accuracy["BYOL rerun"] - accuracy["BYOL"]), null_name=rerun,
              statement="matching features of the same region across views (SCRL) retrieves "
                        "corresponding regions better than matching whole crops (BYOL): at least "
-                       "0.07 more accuracy on 3x3 grids of shared regions, same backbone, "
-                       "initial weights, batches and steps")
-claims.check("P08.learned-consistency", accuracy["SCRL"], kind="reproduction", lower=0.55,
-             null=accuracy["random init"], null_name="the untrained initial backbone",
-             statement="SCRL's region-level consistency is learned: its backbone retrieves the "
-                       "matching region among 9 (chance 1/9) at least 55% of the time")
+                       "0.10 more accuracy on 3x3 grids of shared regions, same backbone, "
+                       "initial weights, batches and steps; more than two BYOL runs differ")
+best_control = max(accuracy["random init"], accuracy["BYOL"], accuracy["BYOL rerun"])
+claims.check("P08.learned-consistency", accuracy["SCRL"], kind="observation", lower=0.61,
+             null=best_control,
+             null_name="the best of the untrained initial backbone and the two BYOL runs",
+             statement="SCRL's region-level consistency is learned from its region-level "
+                       "objective: its backbone retrieves the matching region among 9 (chance "
+                       "1/9) at least 61% of the time, which neither the untrained backbone nor "
+                       "image-level BYOL reaches")
 claims.check("P08.zoom-consistency", by_zoom["SCRL"][2] - by_zoom["BYOL"][2],
-             kind="reproduction", lower=0.04,
-             null=by_zoom["random init"][2] - by_zoom["BYOL"][2], null_name=in_scrl,
-             statement="SCRL's retrieval advantage over BYOL (at least 0.04) holds for the "
-                       "third of view pairs that differ most in zoom")
+             kind="observation", lower=0.07,
+             null=abs(by_zoom["BYOL rerun"][2] - by_zoom["BYOL"][2]), null_name=rerun,
+             statement="SCRL's retrieval advantage over BYOL (at least 0.07, more than two BYOL "
+                       "runs differ) holds for the third of view pairs that differ most in zoom")
+in_scrl = "the untrained initial backbone in SCRL's place"
 claims.not_reproduced(
     "P08.object-probe", measured=probe["SCRL"] - probe["BYOL"],
     expected="> 0: SCRL's region features serve object recognition and detection better "
@@ -674,10 +733,10 @@ for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consist
 
 # %% [markdown]
 # In this run SCRL retrieves the matching region {glue:text}`P08.acc-scrl:.2f` of the time,
-# BYOL {glue:text}`P08.acc-byol:.2f` and the untrained backbone {glue:text}`P08.acc-random:.2f`
-# (chance $1/9$). Image-level BYOL does learn *some* local consistency (the null of the first
-# claim, the untrained backbone's accuracy minus BYOL's, is negative on every seed), but far less
-# than the objective that asks for it region by region.
+# BYOL {glue:text}`P08.acc-byol:.2f`, its rerun {glue:text}`P08.acc-byol-rerun:.2f` and the
+# untrained backbone {glue:text}`P08.acc-random:.2f` (chance $1/9$). Image-level BYOL does learn
+# *some* local consistency (here both runs beat the untrained backbone), but less than the
+# objective that asks for it region by region.
 #
 # ## What the toy scale cannot show
 #
@@ -720,17 +779,21 @@ for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consist
 # cover the same region. Retrain SCRL. What happens to the training loss, and to region
 # retrieval?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p08-1
 # :class: dropdown
 #
-# The loss still goes down: a BYOL-style loss can be lowered by features that agree on anything
-# the two boxes share, here mostly image-wide colour and texture. Region retrieval should fall
-# towards the level of image-level BYOL and far below SCRL with correct boxes (compare with
-# BYOL's spread over seeds). Nothing asks the features of one region to be consistent across
-# views any more. The matching, not the RoI pooling, is what makes SCRL spatially consistent.
+# The loss still goes down (on seed 0 at ci scale from about 3.8 to 0.3-0.5, against about 0.1
+# with correct boxes): a BYOL-style loss can be lowered by features that agree on anything the
+# two boxes share, here mostly image-wide colour and texture. Region retrieval falls to the
+# level of image-level BYOL: 0.54 and 0.52 on seeds 0 and 1, against 0.66 with correct boxes
+# and 0.49-0.53 for the two BYOL runs. Nothing asks the features of one region to be consistent
+# across views any more. The matching, not the RoI pooling, is what makes SCRL spatially
+# consistent.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p08-2
 #
@@ -738,7 +801,8 @@ for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consist
 # with the same networks. Does region retrieval stay at SCRL's level? Then raise the weight of
 # the global term to 10.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p08-2
 # :class: dropdown
 #
@@ -748,14 +812,16 @@ for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consist
 # run to run). The global term rewards features that agree across whole views, which does not
 # help tell regions apart.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p08-3
 #
 # Replace the $3\times3$ evaluation grid by 2x2 and by 4x4 (`cfg["eval_grid"]`). How do chance,
 # the three accuracies and the SCRL-BYOL gap change? Why do small grid cells hurt every model?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p08-3
 # :class: dropdown
 #
@@ -764,7 +830,59 @@ for cid in ("P08.region-retrieval", "P08.learned-consistency", "P08.zoom-consist
 # same bilinear samples of the same few feature vectors, and no backbone can tell them apart.
 # Check on several seeds whether the order SCRL > BYOL > untrained holds for every grid.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: ex-p08-4
 #
+# *Code.* Implement the box map $T_{c,f}$ of {prf:ref}`p08-def-box-map` for a batch of boxes,
+# one crop and one flip per image, and check it against `reptutor.data.map_boxes` on flipped and
+# unflipped views. Why is the image of a box again a box, and why does a flipped view need the
+# two $x$ edges of the box swapped?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p08-4
+# :class: dropdown
+# ```
+#
+# $T_{c,f}$ is affine and acts on each axis separately, with positive scale factors
+# $S/(c_{x1}-c_{x0})$ and $S/(c_{y1}-c_{y0})$, so an axis-aligned box maps onto the axis-aligned
+# box spanned by its mapped corners. The flip $u\mapsto S-u$ reverses the $x$ axis: the image
+# box's left edge becomes the view box's right edge, so the two $x$ edges are swapped to keep
+# $x_0\le x_1$. Because the map is invertible, the boxes of a matched pair are the same region
+# $B$ of the image seen in two views, and for $B$ inside both crops they show the same pixels
+# ({prf:ref}`p08-prop-matched`).
+
+# %% tags=["solution"]
+def box_map(boxes, crop, flip, size):
+    """T_{c,f} on boxes (N, K, 4) in image pixels, with crops (N, 4) and flips (N,): view pixels."""
+    # HINT: subtract the crop's corner and scale by size over the crop's width and height; where flip is set, x becomes size - x and the two x edges swap
+    # BEGIN SOLUTION
+    x0, y0, x1, y1 = crop[:, None, :].unbind(-1)  # (N, 1) each
+    bx0, by0, bx1, by1 = boxes.unbind(-1)  # (N, K) each
+    u0, u1 = size * (bx0 - x0) / (x1 - x0), size * (bx1 - x0) / (x1 - x0)
+    v0, v1 = size * (by0 - y0) / (y1 - y0), size * (by1 - y0) / (y1 - y0)
+    flipped = flip[:, None]
+    u0, u1 = torch.where(flipped, size - u1, u0), torch.where(flipped, size - u0, u1)
+    return torch.stack([u0, v0, u1, v1], dim=-1)
+    # END SOLUTION
+
+
+g_ex = runtime.generator(0)
+corner = 20 * torch.rand(6, 2, generator=g_ex)
+crop_ex = torch.cat([corner, corner + 4 + 8 * torch.rand(6, 2, generator=g_ex)], 1)  # (N, 4)
+flip_ex = torch.arange(6) % 2 == 1  # every other view flipped
+start = 30 * torch.rand(6, 3, 2, generator=g_ex)
+boxes_ex = torch.cat([start, start + 1 + 5 * torch.rand(6, 3, 2, generator=g_ex)], -1)  # (N, K, 4)
+torch.testing.assert_close(box_map(boxes_ex, crop_ex, flip_ex, S), map_boxes(boxes_ex, crop_ex, flip_ex, S))
+print("box_map agrees with map_boxes, flipped and unflipped views")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: reptutor
 #     text_representation:
 #       extension: .py
@@ -16,6 +15,8 @@
 #     budget_s: 60
 #     papers:
 #     - P46
+#     prerequisites:
+#     - P07
 # ---
 
 # %% [markdown]
@@ -27,10 +28,10 @@
 # {cite}`shwartzziv2022maximize`). It reads the VICReg loss of Bardes, Ponce and LeCun
 # {cite}`bardes2022vicreg` as an information objective.
 #
-# VICReg trains two views $Z=f(X)$ and $Z'=f(X')$ of the same input with three terms: an
-# *invariance* term pulls $Z$ and $Z'$ together, a *variance* term keeps every coordinate's
-# standard deviation above a target, and a *covariance* term decorrelates the coordinates. No
-# negatives, no probabilities, and a deterministic network. So in what sense is this
+# VICReg trains two views $Z=\phi_\theta(X)$ and $Z'=\phi_\theta(X')$ of the same input with
+# three terms: an *invariance* term pulls $Z$ and $Z'$ together, a *variance* term keeps every
+# coordinate's standard deviation above a target, and a *covariance* term decorrelates the
+# coordinates. No negatives, no probabilities, and a deterministic network. So in what sense is this
 # "information maximization"? The paper answers in two steps. First, a deterministic network
 # still has well-defined entropies once the data are modelled as noisy copies of training points:
 # a piecewise-affine network maps that noise to a Gaussian. Second, the mutual information
@@ -57,11 +58,16 @@
 # introduced here as far as needed.
 
 # %% tags=["hide-cell", "install"]
-# On Colab, install reptutor from the repository (Colab's own torch is kept).
+# On Colab: install reptutor v0.1.0 (pinned in pyproject.toml [tool.reptutor]) without
+# its dependencies, so that Colab's own torch is kept; then its other dependencies (what
+# the chapter imports besides torch), which Colab mostly has already.
 import sys, subprocess
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    package = "reptutor @ git+https://github.com/reptutor/reptutor@v0.1.0"
+    subprocess.run(pip + ["--no-deps", package], check=True)
+    subprocess.run(pip + ["numpy>=1.24", "scipy>=1.10", "scikit-learn>=1.3", "matplotlib>=3.7",
+                          "seaborn>=0.13", "tqdm>=4.60", "pandas>=2.0"], check=True)
 
 # %%
 import math
@@ -104,8 +110,11 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # %% [markdown]
 # ## Deterministic networks and Gaussian outputs
 #
-# A deterministic encoder $Z=f(X)$ of a continuous input carries *infinite* information about it:
-# $H(Z\mid X)=-\infty$. Information-theoretic accounts of deep learning often make the network
+# The paper writes the network $f$; this book writes the encoder $\phi_\theta$, or $\phi$ when
+# its parameters play no role, and keeps $f$ for critics (the {doc}`notation page </book/notation>`).
+#
+# A deterministic encoder $Z=\phi(X)$ of a continuous input carries *infinite* information about
+# it: $H(Z\mid X)=-\infty$. Information-theoretic accounts of deep learning often make the network
 # stochastic (add noise to its units) to get finite quantities. The paper instead puts the
 # randomness in the data, which is where augmentations put it anyway.
 #
@@ -116,8 +125,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # $X=x_n+\varepsilon$ with $\varepsilon\sim\mathcal N(0,\Sigma_x)$. Two views $X, X'$ of one
 # sample share $n$ and have independent noises. So $p(x)=\frac1N\sum_n\mathcal N(x;x_n,\Sigma_x)$.
 #
-# *Network.* $f:\mathbb R^d\to\mathbb R^D$ is continuous and piecewise affine (CPA): the input
-# space is partitioned into regions $\omega$ on each of which $f(x)=A_\omega x+b_\omega$. ReLU
+# *Network.* $\phi:\mathbb R^d\to\mathbb R^D$ is continuous and piecewise affine (CPA): the input
+# space is partitioned into regions $\omega$ on each of which $\phi(x)=A_\omega x+b_\omega$. ReLU
 # and leaky-ReLU MLPs are CPA. Write $A_n, b_n$ for the affine map of the region $\omega(x_n)$
 # that contains $x_n$.
 # ```
@@ -155,8 +164,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # ```
 #
 # ```{prf:proof}
-# On the event $E=\{x_n+\varepsilon\in\omega(x_n)\}$, $f(x_n+\varepsilon)=A_n(x_n+\varepsilon)+b_n$.
-# So $f(x_n+\varepsilon)$ and the Gaussian variable $A_n(x_n+\varepsilon)+b_n$ are equal outside
+# On the event $E=\{x_n+\varepsilon\in\omega(x_n)\}$, $\phi(x_n+\varepsilon)=A_n(x_n+\varepsilon)+b_n$.
+# So $\phi(x_n+\varepsilon)$ and the Gaussian variable $A_n(x_n+\varepsilon)+b_n$ are equal outside
 # an event of probability $P(E^c)=\delta_n$, and the total variation between their laws is at
 # most $\delta_n$. An affine image of $\mathcal N(x_n,\Sigma_x)$ is
 # $\mathcal N(A_nx_n+b_n,A_n\Sigma_xA_n^\top)$, whose entropy is
@@ -217,7 +226,7 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # $$
 #
 # $I_{\mathrm{VIC}}$ is unchanged when both views are rescaled by the same factor. Because
-# $Z'=f(X')$, it also bounds $I(Z;X')\ge I(Z;Z')$, the quantity of the paper.
+# $Z'=\phi(X')$, it also bounds $I(Z;X')\ge I(Z;Z')$, the quantity of the paper.
 # ```
 #
 # ```{prf:proof}
@@ -288,9 +297,9 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # ```{prf:proof}
 # $C=V^{1/2}RV^{1/2}$ with $V=\mathrm{diag}(C)$ gives the identity. Let $\lambda_i$ be the
 # eigenvalues of $R$. Since $\operatorname{tr}R=D$, $\sum_i(\lambda_i-1)=0$, so
-# $g=-\sum_i\log\lambda_i=\sum_i\phi(\lambda_i)$ with $\phi(\lambda)=\lambda-1-\log\lambda\ge0$.
-# Taylor's theorem with $\phi(1)=\phi'(1)=0$ and $\phi''(\lambda)=1/\lambda^2$ gives
-# $\phi(\lambda_i)=(\lambda_i-1)^2/(2\xi_i^2)$ for some $\xi_i$ between 1 and $\lambda_i$. As
+# $g=-\sum_i\log\lambda_i=\sum_i\psi(\lambda_i)$ with $\psi(\lambda)=\lambda-1-\log\lambda\ge0$.
+# Taylor's theorem with $\psi(1)=\psi'(1)=0$ and $\psi''(\lambda)=1/\lambda^2$ gives
+# $\psi(\lambda_i)=(\lambda_i-1)^2/(2\xi_i^2)$ for some $\xi_i$ between 1 and $\lambda_i$. As
 # $\lambda_{\min}\le1\le\lambda_{\max}$, $\xi_i\in[\lambda_{\min},\lambda_{\max}]$. Sum, using
 # $\sum_i(\lambda_i-1)^2=\lVert R-I\rVert_F^2$. For the last claim,
 # $\sum_k\log C_{kk}\ge D\log v$ and
@@ -532,6 +541,38 @@ ax.legend(frameon=False, fontsize=8);
 # `P46.entropy-robust-wide` below). Only when the noise spans many regions ($\sigma$ near the
 # input scale) does the output become clearly non-Gaussian. There the log-det entropy, an upper bound,
 # exceeds the kNN estimate, and the local closed form is simply wrong.
+#
+# By how much does the log-det entropy over-state $H(Z)$ there? One kNN estimate from 4000
+# samples varies by one to two hundredths of a nat from draw to draw, so we average the
+# difference (log-det minus kNN) over `repeats` fresh draws, at $\sigma=3$ and, as a control, at
+# $\sigma=r_n/4$, where the output is Gaussian and the two estimates should agree.
+
+# %%
+def logdet_overshoot(sigma, generator):
+    """Log-det minus kNN entropy of the outputs at noise sigma, mean over `repeats` draws."""
+    gaps = []
+    for _ in range(cfg["repeats"]):
+        x = x_n + sigma * torch.randn(cfg["samples"], cfg["in_dim"], generator=generator,
+                                      dtype=torch.float64, device=dev1)
+        with torch.no_grad():
+            z = net(x)
+        gaps.append((logdet_entropy(z) - knn_entropy(z)).item())
+    return float(np.mean(gaps))
+
+
+gen_overshoot = runtime.generator(seed + 4, dev1)  # its own draws, so the cells above are unchanged
+overshoot_wide = logdet_overshoot(cfg["sigma_max"], gen_overshoot)
+overshoot_small = logdet_overshoot(r_n / 4, gen_overshoot)
+runtime.glue("P46.overshoot-wide", overshoot_wide)
+runtime.glue("P46.overshoot-small", overshoot_small)
+print(f"log-det minus kNN entropy: {overshoot_wide:+.3f} nats at sigma = {cfg['sigma_max']:g}, "
+      f"{overshoot_small:+.3f} at sigma = r_n / 4")
+
+# %% [markdown]
+# Here the log-det entropy exceeds the kNN estimate by {glue:text}`P46.overshoot-wide:.3f` nats at
+# $\sigma=3$ and by {glue:text}`P46.overshoot-small:+.3f` at $\sigma=r_n/4$. The first number
+# depends on the network: it is a property of how non-Gaussian this particular network makes
+# the noise, not of the estimators.
 #
 # ## Experiment 2: linear VICReg on Gaussian views, where everything is exact
 #
@@ -794,9 +835,9 @@ runtime.glue("P46.rho-d", float(rho[D - 1]))
 #
 # ## Claims
 #
-# Eight claims and one not-reproduced record, each measured above and asserted below. Except for
-# claim 3 (see there), thresholds were chosen on seeds 0-4 at ci scale and confirmed on seeds
-# 5-9; the ranges are quoted from the committed calibration record. Two inequalities are not
+# Eight claims and one not-reproduced record, each measured above and asserted below. Except
+# for claims 3 and 4 (see there), thresholds were chosen on seeds 0-4 at ci scale and confirmed
+# on seeds 5-9; the ranges are quoted from the committed calibration record. Two inequalities are not
 # claims: $I_{\mathrm{VIC}}\le I(Z;Z')$
 # for Gaussian features and the Hadamard sandwich hold for *every* encoder, trained or not,
 # because both sides are exact population quantities; they are unit tests of
@@ -825,12 +866,19 @@ runtime.glue("P46.rho-d", float(rho[D - 1]))
 #    multiple $\sigma=r_n$ and the tolerance 0.15 were then chosen with seeds 0-9 in view, so
 #    seeds 5-9 are not held out for this claim; seeds 10-19 were checked instead.
 # 4. **`P46.logdet-overshoots`** (observation): at $\sigma=3$, the scale of the input, the
-#    output is not Gaussian and the log-det entropy exceeds the kNN estimate by at least 0.1
-#    nats, several times the error of one kNN estimate. Seeds 0-4:
-#    {glue:text}`P46.logdet-overshoots.seeds-0-4`; 5-9:
+#    output is not Gaussian and the log-det entropy exceeds the kNN estimate, averaged over
+#    three draws, by at least 0.05 nats, several times the draw-to-draw spread of that average.
+#    Seeds 0-4: {glue:text}`P46.logdet-overshoots.seeds-0-4`; 5-9:
 #    {glue:text}`P46.logdet-overshoots.seeds-5-9`. The control is the same difference at
 #    $\sigma=r_n/4$, where the output is Gaussian and the two estimates agree:
-#    {glue:text}`P46.logdet-overshoots.null-range`.
+#    {glue:text}`P46.logdet-overshoots.null-range`. This form was not chosen on seeds 0-4
+#    alone. The first one, a single draw and a bound of 0.1 chosen on seeds 0-4, passed
+#    held-out seed 8 by less than the spread of one kNN estimate, so whether it held depended on
+#    the draw. Repeated draws on forty random networks (seeds 0-39) showed why: the overshoot is
+#    a property of the network, and the least non-Gaussian networks sit right at 0.1, while the
+#    control stays well below 0.05. We then averaged three draws and lowered the bound to 0.05
+#    with seeds 0-39 in view, so seeds 5-9 are not held out for this claim; seeds 40-59 were
+#    checked instead.
 # 5. **`P46.no-covariance-gap`** (observation): without the covariance term the final Hadamard
 #    gap is at least 2 nats. Seeds 0-4: {glue:text}`P46.no-covariance-gap.seeds-0-4`; 5-9:
 #    {glue:text}`P46.no-covariance-gap.seeds-5-9`; the untrained random map:
@@ -860,8 +908,9 @@ runtime.glue("P46.rho-d", float(rho[D - 1]))
 #    {glue:text}`P46.near-max-information.null-range`.
 #
 # The network, the data and the training constants are the chapter's original ones, except the
-# noise level of claim 3 (chosen by looking at its outcomes, as said there) and the added run
-# without the variance term (the control of claim 7).
+# noise level of claim 3 and the averaging and bound of claim 4 (both chosen by looking at
+# their outcomes, as said there) and the added run without the variance term (the control of
+# claim 7).
 
 # %%
 claims.check("P46.gaussian-output", h_small - h_closed, kind="theorem", expected=0.0, tol=0.1,
@@ -886,11 +935,12 @@ claims.not_reproduced("P46.entropy-robust-wide", measured=dev_wide, kind="observ
                       why="the drift away from the local value grows with sigma / r_n at a rate "
                           "that depends on the network; on one of the ten calibration networks "
                           "(seed 9) it exceeded 0.3 nats")
-claims.check("P46.logdet-overshoots", res["logdet"][-1] - res["knn"][-1], kind="observation",
-             lower=0.1, null=res["logdet"][0] - res["knn"][0],
+claims.check("P46.logdet-overshoots", overshoot_wide, kind="observation",
+             lower=0.05, null=overshoot_small,
              null_name="the same difference at sigma = r_n / 4, where the output is Gaussian",
              statement="when the noise spans many regions (sigma = 3, the input scale) the output "
-                       "is not Gaussian and the log-det entropy over-states H(Z) by >= 0.1 nats")
+                       "is not Gaussian and the log-det entropy over-states H(Z): it exceeds the "
+                       "kNN estimate (mean of three draws) by >= 0.05 nats")
 nus = cfg["cov_weights"]
 claims.check("P46.no-covariance-gap", runs[nus[0]]["trace"]["gap"][-1], kind="observation",
              lower=2.0, null=untrained["gap"], null_name="untrained random linear map",
@@ -953,20 +1003,57 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # ```{exercise}
 # :label: ex-p46-1
 #
-# For a $2\times2$ correlation matrix with off-diagonal $\rho$, show that the bounds of
+# (a) For a $2\times2$ correlation matrix with off-diagonal $\rho$, show that the bounds of
 # {prf:ref}`p46-prop-hadamard` are $\rho^2/(1+|\rho|)^2$ and $\rho^2/(1-|\rho|)^2$, and check
 # that $\rho^2/(1+|\rho|)^2\le-\log(1-\rho^2)\le\rho^2/(1-|\rho|)^2$ directly.
-# ```
 #
-# ```{solution} ex-p46-1
+# (b) *Code.* Implement the gap $g(C)=-\log\det R$ and its two bounds from a covariance matrix,
+# check them against `hadamard_gap_bounds` on the covariance of a sample, and against your
+# closed forms of (a) on $2\times2$ matrices.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p46-1
 # :class: dropdown
-#
-# The eigenvalues are $1\pm\rho$, so $\lambda_{\max}=1+|\rho|$, $\lambda_{\min}=1-|\rho|$ and
-# $\lVert R-I\rVert_F^2=2\rho^2$. Dividing by $2\lambda^2$ gives the two bounds. Directly, with
-# $t=|\rho|$: $-\log(1-t^2)=\sum_{j\ge1}t^{2j}/j\ge t^2\ge t^2/(1+t)^2$. For the upper bound,
-# $-\log(1-t^2)\le t^2/(1-t^2)\le t^2/(1-t)^2$, using $-\log(1-y)\le y/(1-y)$.
 # ```
 #
+# (a) The eigenvalues are $1\pm\rho$, so $\lambda_{\max}=1+|\rho|$, $\lambda_{\min}=1-|\rho|$
+# and $\lVert R-I\rVert_F^2=2\rho^2$. Dividing by $2\lambda^2$ gives the two bounds. Directly,
+# with $t=|\rho|$: $-\log(1-t^2)=\sum_{j\ge1}t^{2j}/j\ge t^2\ge t^2/(1+t)^2$. For the upper
+# bound, $-\log(1-t^2)\le t^2/(1-t^2)\le t^2/(1-t)^2$, using $-\log(1-y)\le y/(1-y)$ for
+# $0\le y<1$ and $1-t^2\ge(1-t)^2$.
+
+# %% tags=["solution"]
+def hadamard_gap_from_scratch(cov):
+    """The gap g(C) = -log det R of Proposition p46-prop-hadamard, and its lower and upper bounds."""
+    # HINT: R = C / sqrt(C_kk C_ll); g = -logdet(R); the bounds divide ||R - I||_F^2 by 2 lambda^2 at the largest and the smallest eigenvalue of R (torch.linalg.eigvalsh)
+    # BEGIN SOLUTION
+    sd = cov.diagonal().sqrt()
+    corr = cov / (sd[:, None] * sd[None, :])  # R
+    eig = torch.linalg.eigvalsh(corr)  # ascending
+    off = ((corr - torch.eye(len(cov), dtype=cov.dtype)) ** 2).sum()  # ||R - I||_F^2
+    return -torch.logdet(corr), off / (2 * eig[-1] ** 2), off / (2 * eig[0] ** 2)
+    # END SOLUTION
+
+
+g_ex = runtime.generator(0)
+features = torch.randn(500, 5, generator=g_ex, dtype=torch.float64)
+features = features + 0.5 * torch.randn(500, 1, generator=g_ex, dtype=torch.float64)  # a shared factor
+gap, lower, upper = hadamard_gap_from_scratch(torch.cov(features.T))
+reference = hadamard_gap_bounds(torch.cov(features.T))
+torch.testing.assert_close((gap, lower, upper), (reference.gap, reference.lower, reference.upper))
+print(f"sample covariance: {lower:.4f} <= g = {gap:.4f} <= {upper:.4f}")
+for rho in (0.1, 0.5, 0.9):  # the closed forms of (a)
+    two = torch.tensor([[1.0, rho], [rho, 1.0]], dtype=torch.float64)
+    expected = [-math.log(1 - rho**2), rho**2 / (1 + rho) ** 2, rho**2 / (1 - rho) ** 2]
+    torch.testing.assert_close(torch.stack(hadamard_gap_from_scratch(two)),
+                               torch.tensor(expected, dtype=torch.float64))
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p46-2
 #
@@ -975,7 +1062,8 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # on the runs of Experiment 2 (you need $\mathrm{Cov}(Z-Z')=2M^\top\Sigma_\eta M$) and compare
 # it with $I_{\mathrm{VIC}}$ and the exact information.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p46-2
 # :class: dropdown
 #
@@ -989,7 +1077,8 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # on $Z'$ itself. The true conditional, with mean $C_\times C^{-1}Z'$ and covariance
 # $C-C_\times C^{-1}C_\times$ ($C_\times$ the cross-covariance), makes the bound exact.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p46-3
 #
@@ -1000,7 +1089,8 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # deviation, and compare the two gradients with respect to the features of a nearly collapsed
 # representation (standard deviation $10^{-3}$).
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p46-3
 # :class: dropdown
 #
@@ -1016,7 +1106,8 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # steps and hides much of the difference. The unit test
 # `test_variance_gradient_does_not_vanish_at_collapse` measures the ratio.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p46-4
 #
@@ -1025,19 +1116,22 @@ for cid in ["P46.gaussian-output", "P46.invariance-slack", "P46.entropy-robust",
 # Compare the kNN entropy of all outputs with the log-det entropy of their covariance, and with
 # $\log N+\frac1N\sum_n H(Z\mid n)$. Which is closer, and why?
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p46-4
 # :class: dropdown
 #
 # When the components are far apart compared with their widths (which is the case when the
 # noise is below the knot distance), they barely overlap. Then $H(Z)\approx\log N+\frac1N\sum_n
 # H(Z\mid n)$ (the entropy of the label plus the mean within-component entropy), and the kNN
-# estimate is close to it. The log-det entropy of the pooled covariance measures the spread of
-# the component *means*, many nats higher: it cannot see that the mass sits in $N$ tiny
-# clusters. This is the regime for which the NeurIPS version of the paper
-# tries other entropy estimators in place of the log-det, such as pairwise-distance estimators.
+# estimate is close to it (within 0.1 nats on seeds 0 and 1 at ci scale). The log-det entropy of
+# the pooled covariance measures the spread of the component *means*, many nats higher (14 to 20
+# nats there): it cannot see that the mass sits in $N$ tiny clusters. This is the regime for
+# which the NeurIPS version of the paper tries other entropy estimators in place of the log-det,
+# such as pairwise-distance estimators.
 # ```
-#
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

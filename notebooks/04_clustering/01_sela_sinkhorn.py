@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     notebook_metadata_filter: reptutor
 #     text_representation:
 #       extension: .py
@@ -16,6 +15,8 @@
 #     budget_s: 60
 #     papers:
 #     - P11
+#     prerequisites:
+#     - P07
 # ---
 
 # %% [markdown]
@@ -49,17 +50,24 @@
 # * the information view: under equipartition the objective is $\log K - I(y; i)$;
 # * how to check a transport solver against the exact linear program, and what self-labelling
 #   does on real digits compared with DeepCluster's k-means loop and with the same loop stripped
-#   of its constraint.
+#   of its constraint;
+# * how to read a learned representation with k-means against honest controls, and what the
+#   number of clusters and of heads changes.
 #
 # **Prerequisites.** The softmax cross-entropy; entropy and mutual information (Part I); the
 # definition of a linear program. No earlier chapter of this part is needed.
 
 # %% tags=["hide-cell", "install"]
-# On Colab, install reptutor from the repository (Colab's own torch is kept).
+# On Colab: install reptutor v0.1.0 (pinned in pyproject.toml [tool.reptutor]) without
+# its dependencies, so that Colab's own torch is kept; then its other dependencies (what
+# the chapter imports besides torch), which Colab mostly has already.
 import sys, subprocess
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "reptutor @ git+https://github.com/reptutor/reptutor"], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    package = "reptutor @ git+https://github.com/reptutor/reptutor@v0.1.0"
+    subprocess.run(pip + ["--no-deps", package], check=True)
+    subprocess.run(pip + ["numpy>=1.24", "scipy>=1.10", "scikit-learn>=1.3", "matplotlib>=3.7",
+                          "seaborn>=0.13", "tqdm>=4.60", "pandas>=2.0"], check=True)
 
 # %%
 import math
@@ -70,7 +78,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
-from tqdm.auto import tqdm
 
 from reptutor import claims, metrics, plot, runtime, solvers, train
 from reptutor.data import augment_digits, load_digits_tensors
@@ -83,12 +90,14 @@ cfg = runtime.pick(
             solver_max_iter=20_000,
             copies=1, heads=5, hidden=[256, 128], epochs=40, batch_size=128,  # self-labelling
             lr=0.05, label_tol=1e-2, label_max_iter=10_000,
-            pca_dim=32, kmeans_iter=20),                                     # DeepCluster
+            pca_dim=32, kmeans_iter=20,                                      # DeepCluster
+            over_k=[20, 40], readout_runs=5),                     # K ablation, feature read-out
     full=dict(n=1000, k=20, logit_scale=2.0, lams=[0.5, 1, 2, 5, 10, 25],
               solver_max_iter=200_000,
               copies=10, heads=10, hidden=[1024, 512], epochs=200, batch_size=256,
               lr=0.05, label_tol=1e-3, label_max_iter=100_000,
-              pca_dim=64, kmeans_iter=20),
+              pca_dim=64, kmeans_iter=20,
+              over_k=[20, 40, 80], readout_runs=10),
 )
 LAM = 25.0  # SeLa's lambda: the default of the authors' code (--lamb 25)
 plot.set_theme()
@@ -378,7 +387,7 @@ ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("λ")
 ax.set_ylabel("iterations to L1 error 1e-7")
-ax.set_title("…and costs iterations")
+ax.set_title("…and costs iterations");
 
 # %% [markdown]
 # The measured cost falls towards the LP optimum ({glue:text}`P11.lp-value:.4f`) and stays under
@@ -415,7 +424,7 @@ for ax, (title, q) in zip(axes[0], panels):
 # 2. **network**: with the labels fixed, one epoch of cross-entropy on augmented digits (a random
 #    shift of at most one pixel plus Gaussian noise), SGD with momentum.
 #
-# Four runs differ only in step 1 (and in what it implies for step 2). All start from the same
+# The runs differ only in step 1 (and in what it implies for step 2). All start from the same
 # initial network body and see the same augmentations.
 #
 # * **SeLa**: $\hat y_i=\arg\max_y Q^\lambda_{iy}$ with $\lambda=25$, one head.
@@ -424,14 +433,23 @@ for ax, (title, q) in zip(axes[0], panels):
 #   batched problem) and its own labels, and the loss averages the heads' cross-entropies. The
 #   clusters reported below are head 0's.
 # * **DeepCluster** as published {cite}`caron2018deep`: k-means (20 Lloyd iterations) on the
-#   body's features (the last hidden layer), PCA-whitened to 32 dimensions and L2-normalised,
-#   with the paper's two fixes against collapse. Empty clusters are re-split during k-means
-#   (`solvers.kmeans`), and each epoch samples the same number of digits from every cluster
-#   (`solvers.uniform_cluster_indices`). The classifier is re-initialised every epoch (the
-#   cluster indices change meaning) and trained without momentum, as in the official code.
+#   body's features, PCA-whitened to 32 dimensions and L2-normalised, with the paper's two fixes
+#   against collapse. The features are those of the last hidden layer *before* its ReLU: the
+#   official code drops the final ReLU of AlexNet's classifier before it computes the features
+#   to cluster, then puts it back to train (`main.py` of facebookresearch/deepcluster), and its
+#   `preprocess_features` whitens and normalises them as here. Empty clusters are re-split
+#   during k-means (`solvers.kmeans`), and each epoch samples the same number of digits from
+#   every cluster (`solvers.uniform_cluster_indices`). The classifier is re-initialised every
+#   epoch (the cluster indices change meaning) and trained without momentum, as in the
+#   official code.
 # * **No constraint**: $\hat y_i=\arg\max_y p(y\mid x_i)$, SeLa's loop with the equipartition
 #   removed. No published method runs this loop; it is the ablation that shows what the
 #   constraint prevents ({prf:ref}`p11-rem-degenerate`), and the null of the collapse claim.
+# * **Shuffled labels**: SeLa's loop, but the labels of each label step are dealt out to the
+#   samples in a random order. They stay balanced but say nothing about the sample. This run is
+#   a control for the representation (Experiment 3).
+# * **SeLa, $K=20$ and $K=40$**: one head with two and four times as many clusters as digit
+#   classes, for the paper's ablation over the number of clusters (Experiment 3).
 #
 # The transport problems use the `"scaling"` path in float64, as the authors' code does, and our
 # stopping rule: the L1 error of the cluster marginal is at most $10^{-2}$. The authors' code
@@ -444,8 +462,9 @@ for ax, (title, q) in zip(axes[0], panels):
 # labels on which the two rules disagree. The network is evaluated on the un-augmented digits:
 # NMI between its argmax cluster (head 0) and the true digit, and the sizes of its clusters.
 # The PCA dimension of the DeepCluster run (32 of the 128 feature dimensions; the official code
-# keeps 256 of AlexNet's 4096) and the number of heads (5 rather than the paper's 10) were chosen by looking at the NMI of a few seeds: 32 made the baseline
-# stronger, and 10 heads were no better than 5 and slower.
+# keeps 256 of AlexNet's 4096) and the number of heads (5 rather than the paper's 10) were
+# chosen by looking at the NMI of a few seeds: 32 made the baseline stronger, and 10 heads were
+# no better than 5 and slower.
 
 # %%
 fig, ax = plot.subplots(1, width=9.0, height=2.8)
@@ -465,7 +484,7 @@ ax.annotate("", xy=(0.33, 0.42), xytext=(0.89, 0.42),  # step 2: the labels trai
 ax.text(0.61, 0.04, "network step: one epoch of cross-entropy on the labels, then repeat",
         ha="center", fontsize=9, color=plot.PALETTE["highlight"])
 ax.set(xlim=(0, 1), ylim=(0, 1), title="The alternating loop of self-labelling")
-ax.axis("off")
+ax.axis("off");
 
 # %%
 x, y = load_digits_tensors(device=dev)             # (1797, 64) in [0, 1], (1797,) digits
@@ -475,16 +494,16 @@ x_train = torch.cat([x] + [augment_digits(x, g_copies)
                           for _ in range(cfg["copies"] - 1)])  # (N, 64); N = 1797 at ci scale
 
 
-def posteriors(model, inputs, heads):              # (N, 64) -> (H, N, K) log p, float64
+def posteriors(model, inputs, heads):              # (N, 64) -> (H, N, k) log p, float64
     model.eval()
     with torch.no_grad():
-        return model(inputs).view(-1, heads, K).log_softmax(-1).double().transpose(0, 1)
+        return model(inputs).view(len(inputs), heads, -1).log_softmax(-1).double().transpose(0, 1)
 
 
 def features(model, inputs):                       # (N, 64) -> (N, 128) last hidden layer
     model.eval()
-    with torch.no_grad():
-        return model.layers[:-1](inputs)
+    with torch.no_grad():                          # before its ReLU, as DeepCluster takes them
+        return model.layers[:-2](inputs)           # (drop the head and the last ReLU)
 
 
 def sela_step(model, heads, gen):                  # SeLa: argmax of the transport plan
@@ -492,6 +511,12 @@ def sela_step(model, heads, gen):                  # SeLa: argmax of the transpo
                                        tol=cfg["label_tol"], max_iter=cfg["label_max_iter"],
                                        method="scaling")
     return res.labels, None, res.n_iter            # (H, N) labels, every sample once
+
+
+def shuffled_step(model, heads, gen):              # a null: SeLa's labels, dealt out at random
+    labels, _, n_iter = sela_step(model, heads, gen)
+    perm = torch.randperm(labels.shape[-1], generator=gen, device=labels.device)  # (N,)
+    return labels[:, perm], None, n_iter           # balanced, but unrelated to the samples
 
 
 def argmax_step(model, heads, gen):                # no constraint: argmax of the network
@@ -509,10 +534,14 @@ def deepcluster_step(model, heads, gen):           # DeepCluster's label step
     return km.labels[None], idx, km.n_split        # (1, N) labels, the sampled epoch
 
 
-def self_label(step, name, heads=1):
+def new_network(k, heads=1):
     # the same initial body for every run (the head is drawn last, after the body)
-    model = MLP(64, cfg["hidden"], K * heads, batch_norm=True,
-                generator=runtime.generator(seed + 2)).to(dev)
+    return MLP(64, cfg["hidden"], k * heads, batch_norm=True,
+               generator=runtime.generator(seed + 2)).to(dev)
+
+
+def self_label(step, name, heads=1, k=K):
+    model = new_network(k, heads)
     head = model.layers[-1]
     opt = torch.optim.SGD([dict(params=list(model.layers[:-1].parameters())),
                            dict(params=list(head.parameters()),
@@ -523,11 +552,11 @@ def self_label(step, name, heads=1):
 
     def cross_entropy(model, batch):               # batch: (B, 64) digits, (B, H) labels
         xb, yb = batch
-        logits = model(augment_digits(xb, g_aug)).view(-1, heads, K)  # (B, H, K)
-        return F.cross_entropy(logits.reshape(-1, K), yb.reshape(-1))  # mean over heads
+        logits = model(augment_digits(xb, g_aug)).view(len(xb), heads, k)  # (B, H, k)
+        return F.cross_entropy(logits.reshape(-1, k), yb.reshape(-1))  # mean over heads
 
     log = {"nmi": [], "largest": [], "loss": [], "step": []}
-    for _ in tqdm(range(cfg["epochs"]), desc=name):
+    for _ in train.progress(range(cfg["epochs"]), desc=name):
         labels, idx, info = step(model, heads, g_step)           # step 1: fix p, pick labels
         idx = torch.arange(len(x_train), device=dev) if idx is None else idx
         model.train()
@@ -536,10 +565,10 @@ def self_label(step, name, heads=1):
                          generator=g_batches, progress=False)     # step 2: fix q, train p
         pred = posteriors(model, x, heads)[0].argmax(-1)  # head 0 on the original digits
         log["nmi"].append(metrics.nmi(y, pred))
-        log["largest"].append(metrics.largest_cluster_fraction(pred, K))
+        log["largest"].append(metrics.largest_cluster_fraction(pred, k))
         log["loss"].append(float(np.mean(hist["loss"])))
         log["step"].append(info)                   # Sinkhorn iterations / k-means re-splits
-    return model, heads, labels[0], log
+    return dict(model=model, heads=heads, k=k, labels=labels[0], log=log)
 
 
 H = cfg["heads"]
@@ -547,33 +576,49 @@ multi = f"SeLa, {H} heads"
 runs = {"SeLa": self_label(sela_step, "SeLa"),
         multi: self_label(sela_step, multi, heads=H),
         "DeepCluster": self_label(deepcluster_step, "DeepCluster"),
-        "no constraint": self_label(argmax_step, "no constraint")}
+        "no constraint": self_label(argmax_step, "no constraint"),
+        "shuffled labels": self_label(shuffled_step, "shuffled labels")}
+for k_over in cfg["over_k"]:                       # the ablation over K: over-clustering
+    runs[f"SeLa, K = {k_over}"] = self_label(sela_step, f"SeLa, K = {k_over}", k=k_over)
 
 # %%
+def feature_nmi(feats):                            # the read-out of a representation
+    z = solvers.pca_whiten(feats.double(), cfg["pca_dim"]).cpu().numpy()  # (1797, d) unit rows
+    return float(np.mean([metrics.nmi(y.cpu(), torch.as_tensor(
+        KMeans(K, n_init=10, random_state=100 * seed + j).fit_predict(z)))
+        for j in range(cfg["readout_runs"])]))     # mean NMI of k-means over runs
+
+
 summary = {}
-for name, (model, heads, labels, log) in runs.items():
-    log_p_final = posteriors(model, x, heads)[0]   # (1797, K) head 0
+for name, run in runs.items():
+    log_p_final = posteriors(run["model"], x, run["heads"])[0]  # (1797, k) head 0
     pred = log_p_final.argmax(-1)
     probs = log_p_final.exp()
     mean_p = probs.mean(0)
     info = float(-(mean_p * mean_p.clamp_min(1e-300).log()).sum()
                  + (probs * log_p_final).sum(1).mean())  # H(mean p) - mean H(p)
-    summary[name] = dict(nmi=metrics.nmi(y, pred),
-                         largest=metrics.largest_cluster_fraction(pred, K),
-                         information=info, final_loss=log["loss"][-1],
-                         label_sizes=torch.bincount(labels, minlength=K).cpu())
+    summary[name] = dict(k=run["k"], nmi=metrics.nmi(y, pred),
+                         largest=metrics.largest_cluster_fraction(pred, run["k"]),
+                         features=feature_nmi(features(run["model"], x)),
+                         information=info, final_loss=run["log"]["loss"][-1],
+                         label_sizes=torch.bincount(run["labels"], minlength=run["k"]).cpu())
 results = pd.DataFrame(summary).T.drop(columns="label_sizes")
-kmeans = KMeans(K, n_init=10, random_state=seed).fit_predict(x.cpu().numpy())  # the null
-kmeans_nmi = metrics.nmi(y.cpu(), torch.as_tensor(kmeans))
+untrained = new_network(K)                         # the initial network of every run
+controls = {"raw pixels": feature_nmi(x), "untrained network": feature_nmi(features(untrained, x)),
+            "shuffled labels": summary["shuffled labels"]["features"]}
+kmeans = KMeans(K, n_init=10, random_state=seed).fit_predict(x.cpu().numpy())
+kmeans_nmi = metrics.nmi(y.cpu(), torch.as_tensor(kmeans))  # k-means on the raw pixels
 runtime.glue("P11.kmeans-nmi", kmeans_nmi)
 runtime.glue("P11.sela-info", summary["SeLa"]["information"])
 runtime.glue("P11.naive-info", summary["no constraint"]["information"])
 runtime.glue("P11.naive-loss", summary["no constraint"]["final_loss"])
 runtime.glue("P11.sela-loss", summary["SeLa"]["final_loss"])
-runtime.glue("P11.sk-iters-max", max(runs["SeLa"][3]["step"]))
-runtime.glue("P11.dc-splits", sum(runs["DeepCluster"][3]["step"]))
+runtime.glue("P11.sk-iters-max", max(runs["SeLa"]["log"]["step"]))
+runtime.glue("P11.dc-splits", sum(runs["DeepCluster"]["log"]["step"]))
 runtime.glue("P11.log-k", math.log(K))
 runtime.glue("P11.heads", H)
+runtime.glue("P11.sela-one-head-features", summary["SeLa"]["features"])
+runtime.glue("P11.seed", seed)
 results
 
 # %% [markdown]
@@ -596,7 +641,7 @@ def authors_sinkhorn(log_p, lam):                  # sinkhornknopp.py's loop, sa
     return (c[:, None] * G * r[None, :]).argmax(1), it  # labels, iterations
 
 
-final_log_p = posteriors(runs["SeLa"][0], x_train, 1)[0]  # (N, K)
+final_log_p = posteriors(runs["SeLa"]["model"], x_train, 1)[0]  # (N, K)
 ours = solvers.equipartition_labels(final_log_p, lam=LAM, tol=cfg["label_tol"],
                                     max_iter=cfg["label_max_iter"], method="scaling")
 theirs, their_iters = authors_sinkhorn(final_log_p, LAM)
@@ -611,9 +656,9 @@ fig, axes = plot.subplots(3, width=4.2)
 epochs = np.arange(1, cfg["epochs"] + 1)
 colors = {"SeLa": plot.PALETTE["measured"], multi: plot.PALETTE["theory"],
           "DeepCluster": plot.PALETTE["highlight"], "no constraint": plot.PALETTE["baseline"]}
-for name, (_, _, _, log) in runs.items():
-    axes[0][0].plot(epochs, log["nmi"], color=colors[name], label=name)
-    axes[0][1].plot(epochs, log["largest"], color=colors[name], label=name)
+for name, color in colors.items():               # the four main runs
+    axes[0][0].plot(epochs, runs[name]["log"]["nmi"], color=color, label=name)
+    axes[0][1].plot(epochs, runs[name]["log"]["largest"], color=color, label=name)
 plot.reference_line(axes[0][0], kmeans_nmi, "k-means on pixels", color="k", style=":")
 plot.reference_line(axes[0][1], 1 / K, "equipartition 1/K")
 axes[0][0].set(xlabel="epoch", ylabel="NMI with the true digits (head 0)",
@@ -647,63 +692,148 @@ for ax in axes[0]:
 # rule stopped after {glue:text}`P11.stop-iters-ours` iterations and the authors' rule after
 # {glue:text}`P11.stop-iters-authors`; the two label sets differ on a fraction
 # {glue:text}`P11.stop-disagree:.4f` of the samples.
+
+# %% [markdown]
+# ## Experiment 3: what the representation learned
+#
+# SeLa is a method for learning the representation $\Phi$; its clusters are a means. The
+# paper measures $\Phi$ with linear probes on ImageNet. Here we use the clustering version of a
+# probe, which needs no labels to train: k-means with $K=10$ on the body's features, prepared
+# as DeepCluster prepares them (the last hidden layer before its ReLU, PCA-whitened to
+# {glue:text}`P11.pca-dim` dimensions, each row L2-normalised), scored by the NMI of its
+# clusters with the true digits. One k-means run is a noisy read-out on these features: runs
+# that end in different local optima differ in NMI by a few hundredths. The read-out is
+# therefore the mean NMI of {glue:text}`P11.readout-runs` k-means runs, each the best of 10
+# restarts. We chose this averaging after seeing single runs swing from seed to seed.
+#
+# A trained network must beat three controls under the same read-out: the raw pixels; the
+# untrained network (the initial network of every run); and a network trained exactly like
+# SeLa, except that its labels are shuffled over the samples at every epoch. The shuffled
+# labels are balanced but carry no information about the sample.
+#
+# Two questions of the paper use this read-out.
+#
+# * **The number of clusters.** The paper's ablation varies $K$ on ImageNet, from the number
+#   of classes (1,000) to several times more, and finds only moderate differences: more
+#   clusters than classes (*over-clustering*) does not hurt. Here SeLa is run with one head and
+#   $K=20$ and $K=40$, two and four times the ten digit classes, everything else unchanged. The
+#   read-out still runs k-means with 10 clusters, so the runs are compared on their
+#   representations, not on their $K$-way labels.
+# * **Which label step.** On the same trained network (SeLa with $H$ heads), compare SeLa's own
+#   labels (head 0, argmax of the plan, on the un-augmented digits) with the labels DeepCluster's
+#   label step would give (one k-means run with re-splits on the whitened features). Then do the
+#   same on the untrained network.
+
+# %%
+def label_steps(model, heads):                     # NMI of SeLa's and DeepCluster's label steps
+    sk = solvers.equipartition_labels(posteriors(model, x, heads)[0], lam=LAM,
+                                      tol=cfg["label_tol"], max_iter=cfg["label_max_iter"],
+                                      method="scaling").labels  # (1797,) head 0
+    z = solvers.pca_whiten(features(model, x), cfg["pca_dim"])  # (1797, d)
+    km = solvers.kmeans(z, K, generator=runtime.generator(seed + 4, device=dev),
+                        max_iter=cfg["kmeans_iter"]).labels     # (1797,)
+    return {"SeLa's labels (Sinkhorn)": metrics.nmi(y, sk),
+            "DeepCluster's labels (k-means)": metrics.nmi(y, km)}
+
+
+label_table = pd.DataFrame({f"trained ({multi})": label_steps(runs[multi]["model"], H),
+                            "untrained network": label_steps(untrained, 1)})
+label_gap = label_table.iloc[0] - label_table.iloc[1]  # SeLa's minus DeepCluster's, per network
+runtime.glue("P11.pca-dim", cfg["pca_dim"])
+runtime.glue("P11.readout-runs", cfg["readout_runs"])
+runtime.glue("P11.label-gap-trained", float(label_gap.iloc[0]))
+runtime.glue("P11.label-gap-untrained", float(label_gap.iloc[1]))
+label_table
+
+# %%
+FEATURE_BAR = 0.80  # the bar of the two representation claims below, chosen on seeds 0-4
+bars = {**{f"control: {name}": value for name, value in controls.items()},
+        **{name: summary[name]["features"] for name in runs if name != "shuffled labels"}}
+fig, ax = plot.subplots(1, width=8.0, height=3.0)
+ax.barh(list(bars), list(bars.values()),
+        color=[plot.PALETTE["baseline"] if name.startswith("control") else plot.PALETTE["measured"]
+               for name in bars])
+ax.axvline(FEATURE_BAR, color=plot.PALETTE["highlight"], ls="--", label="the claims' bar")
+ax.set(xlim=(0.5, 0.95), xlabel="NMI of k-means (K = 10) on the features, mean of runs",
+       title="What k-means finds in each representation")
+ax.invert_yaxis()
+ax.legend(frameon=False, fontsize=8);
+
+# %% [markdown]
+# The chart shows one run (seed {glue:text}`P11.seed`); the claims below give the ranges over
+# ten seeds. The controls sit together, and so does the loop without a constraint: its
+# collapsed labels taught the network little about the digits. SeLa with $H$ heads, SeLa with
+# over-clustering, and DeepCluster sit above them in this run. With one head, SeLa sits closer
+# to the bar ({glue:text}`P11.sela-one-head-features:.3f` here). We state the representation
+# claim for $H$ heads, the paper's configuration, after seeing the one-head run fall below the
+# bar on two of seeds 0-4; the record `P11.multi-head` below measures the difference.
+#
+# The label steps tell a second story. On the untrained network, SeLa's labels are far worse
+# than k-means on its features (NMI difference {glue:text}`P11.label-gap-untrained:.2f`): a
+# random linear head has no reason to separate the digits, while its random features still
+# resemble the pixels, which k-means clusters well. Training closes most of that gap, to
+# {glue:text}`P11.label-gap-trained:.2f` in this run. It does not put SeLa's labels reliably
+# ahead of k-means on the same features, as the paper's argument would predict (the record
+# `P11.labels-vs-kmeans` below).
 #
 # ## Claims
 #
 # Each claim is measured above and asserted below. Thresholds were chosen on seeds 0-4 at ci
 # scale (`tools/run_chapter.py --seeds 0 1 2 3 4`) and confirmed on seeds 5-9; the ranges
 # quoted come from the committed calibration record. What the solver guarantees for any input
-# (both marginals of the plan, the identity $E+\log N=\langle Q,-\log P\rangle$, the $2\times2$
-# closed form, the Birkhoff contraction per iteration) is checked by the library's unit tests,
-# not here.
+# is checked by the library's unit tests, not here: both marginals of the plan, the identity
+# $E+\log N=\langle Q,-\log P\rangle$, the $2\times2$ closed form, the Birkhoff contraction
+# per iteration, and the two statements of {prf:ref}`p11-prop-gap` on the problem of
+# Experiment 1 (`tests/test_solvers_equipartition.py`).
 #
-# 1. **`P11.gap-bound`** (theorem, {prf:ref}`p11-prop-gap`): at every $\lambda$ of the sweep,
-#    gap $\times\lambda/\log K\le 1$. Seeds 0-4: {glue:text}`P11.gap-bound.seeds-0-4`;
-#    seeds 5-9: {glue:text}`P11.gap-bound.seeds-5-9` (the largest ratio, always at the smallest
-#    $\lambda$).
-# 2. **`P11.cost-monotone`** (theorem, {prf:ref}`p11-prop-gap`): the transport cost does not
-#    increase with $\lambda$. The largest change between consecutive $\lambda$ may be at most
-#    $+10^{-6}$, slack for the marginal error. Seeds 0-4: {glue:text}`P11.cost-monotone.seeds-0-4`;
-#    seeds 5-9: {glue:text}`P11.cost-monotone.seeds-5-9`.
-# 3. **`P11.no-collapse`** (reproduction): with the equipartition constraint the network's own
+# 1. **`P11.no-collapse`** (reproduction): with the equipartition constraint the network's own
 #    clusters stay balanced, the largest holding at most 20 % of the digits (an equipartition
 #    gives 10 %). Seeds 0-4: {glue:text}`P11.no-collapse.seeds-0-4`; seeds 5-9:
 #    {glue:text}`P11.no-collapse.seeds-5-9`. Null, the same loop without the constraint:
 #    {glue:text}`P11.no-collapse.null-range`.
+# 2. **`P11.nmi-above-controls`** (reproduction): self-labelling learns a representation. The
+#    read-out of Experiment 3 on SeLa's features ($H$ heads) is at least 0.80. Seeds 0-4:
+#    {glue:text}`P11.nmi-above-controls.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P11.nmi-above-controls.seeds-5-9`. Null, the best of the three controls in each
+#    run (raw pixels, untrained network, shuffled labels):
+#    {glue:text}`P11.nmi-above-controls.null-range`. The bar, 0.80, was placed between the two
+#    ranges of seeds 0-4. The claim holds on the held-out seeds, narrowly: its smallest margin
+#    over the ten seeds is {glue:text}`P11.nmi-above-controls.margin:.3f`.
 #
 # DeepCluster's loop does not collapse either: its largest cluster holds
 # {glue:text}`P11.dc-largest:.2f` of the digits in this run. This is not a claim: DeepCluster
-# without its two fixes (plain k-means, no uniform sampling) does not collapse here either, and
+# without its two fixes (plain k-means, no uniform sampling) does not collapse here either (we
+# checked on seeds 0-4 while writing the chapter; that run is not part of it), and
 # with $K=10$ on these features k-means leaves no cluster empty by itself (the re-splits fired
 # {glue:text}`P11.dc-splits` times in this run), so the measurement cannot tell the fixes apart
 # from their absence.
 #
-# Three results of the paper (or of its motivation) did not reproduce at this scale and are
-# recorded as such:
+# Four results of the paper did not reproduce at this scale and are recorded as such:
 #
-# 4. **`P11.nmi-above-pixels`**: SeLa's clusters should capture the digit classes better than
-#    clustering the raw pixels. Measured, SeLa's NMI: {glue:text}`P11.nmi-above-pixels.seeds-0-4`
-#    (seeds 0-4), {glue:text}`P11.nmi-above-pixels.seeds-5-9` (seeds 5-9); k-means on the raw
-#    pixels: {glue:text}`P11.nmi-above-pixels.null-range`. An MLP trained for 40 epochs on 1,797
-#    digits lands at about the level of k-means on pixels, below it on most seeds.
+# 3. **`P11.over-clustering`**: with $K=20$ and $K=40$ clusters (two and four times the
+#    classes), SeLa's features should still pass the bar of claim 2; the record takes the lower
+#    of the two runs. Seeds 0-4: {glue:text}`P11.over-clustering.seeds-0-4`; seeds 5-9:
+#    {glue:text}`P11.over-clustering.seeds-5-9`; the best control:
+#    {glue:text}`P11.over-clustering.null-range`. It was stated as a claim with the bar chosen on
+#    seeds 0-4 and failed on one held-out seed, so it is recorded as not reproduced. The
+#    over-clustered features stayed above that seed's controls, but by less than the bar asks.
+# 4. **`P11.labels-vs-kmeans`**: SeLa's label step should give better labels than k-means on
+#    the features, DeepCluster's label step. Measured on the trained network with $H$ heads,
+#    the NMI of SeLa's labels minus that of k-means's: {glue:text}`P11.labels-vs-kmeans.seeds-0-4`
+#    (seeds 0-4), {glue:text}`P11.labels-vs-kmeans.seeds-5-9` (seeds 5-9). On the untrained
+#    network: {glue:text}`P11.labels-vs-kmeans.null-range`. Training closes most of the gap but
+#    k-means is level or ahead on most seeds.
 # 5. **`P11.multi-head`**: the paper reports that several heads give a better representation
-#    than one. Measured, head 0's NMI with $H$ heads minus the NMI with one head:
+#    than one. Measured, the read-out with $H$ heads minus the read-out with one head:
 #    {glue:text}`P11.multi-head.seeds-0-4` (seeds 0-4), {glue:text}`P11.multi-head.seeds-5-9`
-#    (seeds 5-9). The sign depends on the seed.
+#    (seeds 5-9). Usually positive, but not on every seed.
 # 6. **`P11.beats-deepcluster`**: the paper reports better features than DeepCluster. Measured,
-#    the NMI of SeLa with $H$ heads minus DeepCluster's: {glue:text}`P11.beats-deepcluster.seeds-0-4`
-#    (seeds 0-4), {glue:text}`P11.beats-deepcluster.seeds-5-9` (seeds 5-9): DeepCluster is level
-#    or ahead on most seeds.
+#    the read-out of SeLa with $H$ heads minus DeepCluster's:
+#    {glue:text}`P11.beats-deepcluster.seeds-0-4` (seeds 0-4),
+#    {glue:text}`P11.beats-deepcluster.seeds-5-9` (seeds 5-9): the two are level within the
+#    noise of the read-out.
 
 # %%
-claims.check("P11.gap-bound", float((table["gap"] * table["lam"] / math.log(k)).max()),
-             kind="theorem", upper=1.0,
-             statement="the entropic plan's transport cost exceeds the LP optimum by at most "
-                       "log K / lambda (N=200 random posteriors, K=10, lambda from 0.5 to 25)")
-claims.check("P11.cost-monotone", float(np.diff(table["cost"].to_numpy()).max()),
-             kind="theorem", upper=0.0, tol=1e-6,
-             statement="the transport cost of the entropic plan is non-increasing in lambda "
-                       "(slack 1e-6 for the solver's marginal error)")
 no_constraint = "the same loop without equipartition (labels = argmax p)"
 claims.check("P11.no-collapse", summary["SeLa"]["largest"], kind="reproduction", upper=0.2,
              null=summary["no constraint"]["largest"], null_name=no_constraint,
@@ -711,34 +841,57 @@ claims.check("P11.no-collapse", summary["SeLa"]["largest"], kind="reproduction",
                        "the digits, the trained network's largest cluster holds at most 20% of "
                        "the samples (K=10, 40 epochs)")
 runtime.glue("P11.dc-largest", summary["DeepCluster"]["largest"])
+best_control = max(controls.values())
+controls_name = ("the best of three controls under the same read-out: the raw pixels, the "
+                 "untrained network, a network trained on shuffled self-labels")
+claims.check("P11.nmi-above-controls", summary[multi]["features"], kind="reproduction",
+             lower=FEATURE_BAR, null=best_control, null_name=controls_name,
+             statement=f"self-labelling ({H} heads, K=10, 40 epochs) learns features on which "
+                       "k-means recovers the digit classes with NMI >= 0.80 (mean of k-means "
+                       "runs on the pre-ReLU features, PCA-whitened and L2-normalised)")
 claims.not_reproduced(
-    "P11.nmi-above-pixels", measured=summary["SeLa"]["nmi"],
-    expected="an NMI above k-means on the raw pixels",
-    null=kmeans_nmi, null_name="k-means on the raw pixels (10 restarts)",
-    statement="self-labelling finds clusters aligned with the semantic classes, better than "
-              "clustering the input",
-    why="a small MLP trained for 40 epochs on 1,797 digits reaches about the level of k-means "
-        "on the pixels, below it on most seeds and above it on a few")
+    "P11.over-clustering",
+    measured=min(summary[f"SeLa, K = {k_over}"]["features"] for k_over in cfg["over_k"]),
+    expected=">= 0.80 on every seed, the bar of P11.nmi-above-controls",
+    null=best_control, null_name=controls_name,
+    statement="over-clustering does not hurt: SeLa with one head and K = "
+              f"{' and '.join(map(str, cfg['over_k']))} clusters for 10 digit classes learns "
+              "features on which k-means (10 clusters) recovers the classes with NMI >= 0.80 "
+              "(the lower of the runs)",
+    why="it held on seeds 0-4, where the bar was chosen, but on one held-out seed the lower of "
+        "the two runs fell just below the bar (still above that seed's controls): the margin, "
+        "like the noise of the read-out, is a few hundredths at this scale")
 claims.not_reproduced(
-    "P11.multi-head", measured=summary[multi]["nmi"] - summary["SeLa"]["nmi"],
+    "P11.labels-vs-kmeans", measured=float(label_gap.iloc[0]),
+    expected="> 0: SeLa's label step beats k-means on the same features",
+    null=float(label_gap.iloc[1]), null_name="the same comparison on the untrained network",
+    statement=f"on a trained SeLa network ({H} heads), SeLa's self-labels (argmax of the plan) "
+              "match the digit classes better (NMI) than DeepCluster's label step, k-means on "
+              "the whitened features",
+    why="training brings SeLa's labels from far below k-means to about its level, not above "
+        "it: on 1,797 digits the features of the last hidden layer separate the classes at "
+        "least as well as the head trained on the network's own labels")
+claims.not_reproduced(
+    "P11.multi-head", measured=summary[multi]["features"] - summary["SeLa"]["features"],
     expected="> 0: more heads, better features (paper, ablation of the number of heads)",
-    statement=f"training {H} heads, each with its own equipartitioned labels, improves on one "
-              "head (NMI of head 0 on the digits)",
-    why="at this scale the difference is positive on some seeds and negative on others; the "
-        "paper measures linear probes of ImageNet features, which saturate on these digits")
+    statement=f"training {H} heads, each with its own equipartitioned labels, gives a better "
+              "representation than one head (the k-means read-out of the features)",
+    why="at this scale the difference is positive on most seeds and negative on some; the "
+        "read-out's noise is of the same order as the effect")
 claims.not_reproduced(
-    "P11.beats-deepcluster", measured=summary[multi]["nmi"] - summary["DeepCluster"]["nmi"],
+    "P11.beats-deepcluster",
+    measured=summary[multi]["features"] - summary["DeepCluster"]["features"],
     expected="> 0: SeLa's features beat DeepCluster's (paper, ImageNet linear probes)",
-    statement="self-labelling with equipartition learns better clusters than DeepCluster's "
-              "k-means loop (NMI on the digits, same network and epochs)",
-    why="on 1,797 digits DeepCluster's k-means labels do as well or better on most seeds; "
-        "SeLa is ahead on a few")
+    statement="self-labelling with equipartition learns a better representation than "
+              "DeepCluster's k-means loop (the k-means read-out of the features, same network "
+              "and epochs)",
+    why="on 1,797 digits the two representations are level within the read-out's noise, each "
+        "ahead on some seeds")
 claims.summary("P11")
 
 # %%
-for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
-            "P11.nmi-above-pixels", "P11.multi-head",
-            "P11.beats-deepcluster"):
+for cid in ("P11.no-collapse", "P11.nmi-above-controls", "P11.over-clustering",
+            "P11.labels-vs-kmeans", "P11.multi-head", "P11.beats-deepcluster"):
     claims.glue_calibration(cid, fmt=".3g")
 
 # %% [markdown]
@@ -747,13 +900,16 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # * **Representation quality.** The paper's results are about the *features*: linear probes
 #   and transfer of AlexNet and ResNet-50 trained on ImageNet with thousands of clusters and
 #   several heads. An MLP on 1,797 digits says nothing about those numbers. Here the mechanism
-#   reproduces (the solver is exact where it should be, equipartition prevents collapse), while
-#   the comparisons of representations (against pixels, one head against several, SeLa against
-#   DeepCluster) do not separate at this size and are recorded as not reproduced. Linear probes,
-#   the paper's measure, are not computed here; the chapter compares the NMI of the clusters
-#   instead, which is a different reading of the representation.
-# * **Untested claims.** The paper's sensitivity to the number of clusters $K$ (over-clustering
-#   with $K$ larger than the number of classes) is not measured here.
+#   reproduces (equipartition prevents collapse), and the trained features beat honest controls.
+#   Over-clustering comes close to doing as well, but not on every seed. The finer comparisons
+#   (one head against several, SeLa against DeepCluster, SeLa's labels against k-means's) are
+#   differences of a few hundredths, the size of the read-out's own noise, and are recorded as
+#   not reproduced. Linear probes, the
+#   paper's measure, are not computed here; the k-means read-out is a different reading of the
+#   representation.
+# * **The range of $K$.** The ablation covers two and four times the number of classes, one head
+#   each; the paper goes from 1,000 to 10,000 clusters and also combines many clusters with
+#   many heads.
 # * **The schedule.** The authors' code re-solves the labels a fixed number of times over the
 #   run (its `--nopts` option), more often early on. We re-solve every epoch, which is cheap
 #   here.
@@ -762,9 +918,9 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 #   (fewer GPU synchronisations) are there for that, but they are not benchmarked in this
 #   chapter.
 # * **The full configuration** (a GPU) uses 10 augmented copies of the digits (about 18,000
-#   samples), a wider MLP, 10 heads solved as one batched transport problem, 200 epochs, and a
-#   solver check with $N=1000$, $K=20$. The claims' thresholds were calibrated at ci scale only.
-#   The full configuration has not been run.
+#   samples), a wider MLP, 10 heads solved as one batched transport problem, 200 epochs, an
+#   ablation up to $K=80$, and a solver check with $N=1000$, $K=20$. The claims' thresholds
+#   were calibrated at ci scale only. The full configuration has not been run.
 #
 # (p11-exercises)=
 # ## Exercises
@@ -772,25 +928,52 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # ```{exercise}
 # :label: ex-p11-1
 #
-# Derive the $2\times2$ case by hand. With $N=K=2$ and $r=c=(\frac12,\frac12)$, show that every
-# plan in $U(r,c)$ has the form $\begin{pmatrix}t&\frac12-t\\ \frac12-t&t\end{pmatrix}$. Then
-# show that the entropic optimum satisfies
-# $t/(\frac12-t)=\rho^{1/2}$ with
-# $\rho=\big(\frac{p_{11}p_{22}}{p_{12}p_{21}}\big)^{\lambda}$. Check your formula against
-# `solvers.sinkhorn_knopp`.
-# ```
+# (a) Derive the $2\times2$ case by hand. With $N=K=2$ and $r=c=(\frac12,\frac12)$, show that
+# every plan in $U(r,c)$ has the form
+# $\begin{pmatrix}t&\frac12-t\\ \frac12-t&t\end{pmatrix}$. Then show that the entropic optimum
+# satisfies $t/(\frac12-t)=\rho^{1/2}$ with
+# $\rho=\big(\frac{p_{11}p_{22}}{p_{12}p_{21}}\big)^{\lambda}$.
 #
-# ```{solution} ex-p11-1
+# (b) *Code.* Write the optimal plan in closed form and check it against
+# `solvers.sinkhorn_knopp` for a few random $2\times2$ posteriors and values of $\lambda$.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p11-1
 # :class: dropdown
-#
-# Row and column sums fix three of the four entries once $Q_{11}=t$ is chosen. Diagonal
-# scalings multiply $Q_{11}Q_{22}$ and $Q_{12}Q_{21}$ by the same factor
-# $\alpha_1\alpha_2\beta_1\beta_2$, so their ratio equals that of $G=P^\lambda$, which is $\rho$.
-# Then $t^2/(\frac12-t)^2=\rho$ gives $t=\sqrt\rho/(2(1+\sqrt\rho))$. As $\lambda\to\infty$,
-# $t\to\frac12$ when $p_{11}p_{22}>p_{12}p_{21}$, the LP's diagonal assignment. The library's
-# tests check this formula to $10^{-13}$.
 # ```
 #
+# (a) Row and column sums fix three of the four entries once $Q_{11}=t$ is chosen:
+# $Q_{12}=\frac12-t$, $Q_{21}=\frac12-t$, $Q_{22}=t$. By {prf:ref}`p11-thm-sinkhorn` the optimum
+# is a diagonal scaling of $G=P^\lambda$, and diagonal scalings multiply $Q_{11}Q_{22}$ and
+# $Q_{12}Q_{21}$ by the same factor $\alpha_1\alpha_2\beta_1\beta_2$, so their ratio equals that
+# of $G$, which is $\rho$. Then $t^2/(\frac12-t)^2=\rho$ gives
+# $t=\sqrt\rho/\big(2(1+\sqrt\rho)\big)$. As $\lambda\to\infty$, $t\to\frac12$ when
+# $p_{11}p_{22}>p_{12}p_{21}$, the LP's diagonal assignment (and $t\to0$ in the opposite case).
+
+# %% tags=["solution"]
+def two_by_two_plan(p, lam):
+    """SeLa's entropic label plan in closed form for N = K = 2 and r = c = (1/2, 1/2)."""
+    # HINT: rho = (p11 p22 / (p12 p21))^lam; solve t^2 / (1/2 - t)^2 = rho for t in (0, 1/2) and return [[t, 1/2 - t], [1/2 - t, t]]
+    # BEGIN SOLUTION
+    rho = (p[0, 0] * p[1, 1] / (p[0, 1] * p[1, 0])) ** lam
+    t = rho.sqrt() / (2 * (1 + rho.sqrt()))
+    return torch.stack([torch.stack([t, 0.5 - t]), torch.stack([0.5 - t, t])])
+    # END SOLUTION
+
+
+g_ex = runtime.generator(0)
+for lam in (0.5, 2.0, 10.0):
+    p_ex = torch.softmax(torch.randn(2, 2, generator=g_ex, dtype=torch.float64), dim=1)  # p(y | x_i)
+    plan = solvers.sinkhorn_knopp(p_ex.log(), lam=lam, tol=1e-10, max_iter=100_000).plan
+    torch.testing.assert_close(two_by_two_plan(p_ex, lam), plan)
+    print(f"lambda = {lam:>4}: t = {plan[0, 0]:.4f} (closed form {two_by_two_plan(p_ex, lam)[0, 0]:.4f})")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p11-2
 #
@@ -799,20 +982,44 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # batch size). On a batch of 256 random unit-norm scores against 30 prototypes, how far from
 # equipartition is that plan (`marginal_error`)? Does it matter?
 # ```
-#
-# ```{solution} ex-p11-2
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-p11-2
 # :class: dropdown
+# ```
 #
 # SwAV exponentiates scores divided by $\varepsilon$ (so $\lambda=1/\varepsilon=20$), then
 # alternately normalises prototypes and samples, ending with the samples. That is our start
-# $\beta=c$ followed by three (cluster step, sample step) pairs. The library's tests check the
-# equality to $10^{-10}$. After three iterations each sample's code is an exact distribution,
-# while the cluster marginal is only roughly uniform: `marginal_error` is far from the
-# tolerances used in this chapter (print it). SwAV accepts this on purpose. The codes are recomputed for
+# $\beta=c$ followed by three (cluster step, sample step) pairs. The cell below runs SwAV's loop
+# and the library side by side. After three iterations each sample's code is an exact
+# distribution, while the cluster marginal is only roughly uniform: `marginal_error` is about
+# 0.1 here, ten times the tolerance this chapter uses for the label step, with cluster masses
+# from about $0.6/K$ to $1.2/K$. SwAV accepts this on purpose. The codes are recomputed for
 # every batch, so only a soft pressure towards balance is needed, and three iterations are
 # cheap.
+
+# %% tags=["solution"]
+g_ex = runtime.generator(0)
+z_ex = F.normalize(torch.randn(256, 16, generator=g_ex, dtype=torch.float64), dim=1)
+prototypes_ex = F.normalize(torch.randn(30, 16, generator=g_ex, dtype=torch.float64), dim=1)
+scores_ex = z_ex @ prototypes_ex.T  # (B, K) cosine scores
+q = torch.exp(scores_ex / 0.05).T  # SwAV's distributed_sinkhorn, on one process: (K, B)
+q /= q.sum()
+for _ in range(3):
+    q /= q.sum(dim=1, keepdim=True) * q.shape[0]  # every prototype gets mass 1/K
+    q /= q.sum(dim=0, keepdim=True) * q.shape[1]  # every sample gets mass 1/B
+swav_codes = (q * q.shape[1]).T  # (B, K): each row sums to 1
+result = solvers.sinkhorn_knopp(scores_ex, lam=1 / 0.05, tol=None, max_iter=3)
+torch.testing.assert_close(swav_codes, len(scores_ex) * result.plan)
+masses = prototypes_ex.shape[0] * result.plan.sum(dim=0)  # K times each cluster's mass
+print(f"marginal_error after three iterations: {result.marginal_error:.3f}; cluster masses "
+      f"times K from {masses.min():.2f} to {masses.max():.2f}")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p11-3
 #
@@ -820,7 +1027,8 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # `method="log"` for $\lambda=100$; why?). Track the NMI, the largest cluster and the number of
 # Sinkhorn iterations per epoch.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p11-3
 # :class: dropdown
 #
@@ -834,7 +1042,8 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # $e^{\lambda\Delta/2}$ of the contraction argument), and the log domain is slower per iteration
 # than the scaling path.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: ex-p11-4
 #
@@ -842,17 +1051,20 @@ for cid in ("P11.gap-bound", "P11.cost-monotone", "P11.no-collapse",
 # Solve `scipy.optimize.linprog` on $U(\mathbf 1/K,\mathbf 1/N)$ for $N=7$, $K=3$ and look at the
 # solution.
 # ```
-#
+
+# %% [markdown] tags=["solution"]
 # ```{solution} ex-p11-4
 # :class: dropdown
 #
 # The polytope is not empty ($rc^\top$ is in it), but no hard labelling satisfies it: $7/3$ is
 # not an integer. The optimal vertex has a few fractional rows, with one or two samples split
-# between clusters. Its support is a forest, so it has at most $N+K-1$ non-zero entries. The
+# between clusters (on random posteriors, typically two rows split $\frac23,\frac13$). Its
+# support is a forest, so it has at most $N+K-1=9$ non-zero entries. The
 # entropic solver does not care about divisibility. SeLa rounds each row to its argmax, so the
 # cluster sizes come out near $N/K$, though nothing forces them to be within one of it.
 # ```
-#
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

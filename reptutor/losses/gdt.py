@@ -27,7 +27,10 @@ An anchor with several positives can be scored two ways (``denominator=``): the 
 gives every positive its own single-positive NCE term, whose denominator leaves out the anchor's
 other positives (``"separate"``, the default); the paper's equation puts all compared views,
 positives included, in one denominator (``"shared"``). They agree when each anchor has one
-positive; their floors differ (0 against :math:`\log|P_i|`).
+positive; their floors differ (0 against :math:`\log|P_i|`). The released code also stops the
+gradient through every positive and negative (only the anchor is trained in each term) and
+chooses each term's negatives by branch and GPU; this module does neither (see
+:func:`generalized_nce_loss`).
 
 Taught in the chapter *Invariant or distinctive: compositions of transformations (GDT)*
 (``notebooks/01_information/04_gdt``).
@@ -248,14 +251,42 @@ def generalized_nce_loss(
     positives are equally similar to :math:`i`: in the shared form the positives compete with
     one another, in the separate form they do not.
 
-    **The released code.** ``main_gdt.py`` sums single-positive NCE terms, one per pair of
-    transformation branches (e.g. a "basecase" term with positive :math:`(v, a)` and an
-    "invariant" term with positive :math:`(v, a^{T})`, equally weighted), and the denominator of
-    each holds its own positive and negatives, never the other positive: that is the separate
-    form. It differs from this function in which negatives a term sees (the views of other clips
-    in that term's two branches, split by GPU) and in which positive pairs it samples (with two
-    invariant factors, views that differ in both are never paired); here every term sees all of
-    :math:`N_i` and every positive of the masks is used.
+    **The released code** (``gdt_helper.py``: ``get_pos_neg``, ``get_loss``, ``get_losses``;
+    ``main_gdt.py``: ``train_one_epoch``) computes the separate form, with these differences.
+
+    * *One term per positive, each with its own denominator.* ``get_loss(q, k, noise)`` is a
+      cross-entropy with one positive per anchor: for anchor :math:`i` (an embedding ``q[i]`` of
+      one modality) the candidates are ``k[m]`` for every clip :math:`m` of the local batch,
+      ``k[i]`` being the positive (the other modality of the same clip: the same view in a
+      basecase or distinctive term, the transformed view in an invariant one), followed by every
+      row of ``noise``; the logits are raw dot products of the (normalised)
+      embeddings divided by ``--nce_t`` (0.07). A transformation made invariant gets two such
+      terms, averaged with equal weights: a *basecase* term, positive :math:`(v, a)`, and an
+      *invariant* term, positive :math:`(v, a^{T})`. Neither denominator holds the other term's
+      positive. ``get_losses`` averages the two modality directions (video anchors against audio
+      keys and the reverse) and the two branches (original and transformed anchors), 1/4 each.
+    * *Which negatives a term sees.* ``noise`` holds the keys of the clips of the *other* GPUs
+      (``dist_collect_other``), from both branches when there are two; ``--num_negatives``
+      (default -1, all) can subsample them. The other clips of the local batch enter only
+      through ``k``, i.e. only from the branch of the term's positive. A distinctive
+      ("variant") term also appends the local keys of the transformed branch, among them the
+      anchor's own clip: the hard negatives. So the hard negatives enter only the term whose
+      positive is the other modality of the same view, never an invariant term, and whether
+      another clip's view of the other branch is a negative depends on the GPU it was computed
+      on. Here every positive's term sees all of :math:`N_i`.
+    * *Stop-gradient on the keys.* The positives are ``.detach()``-ed, the gathered negatives
+      are detached by ``collate_feats``, and the hard negatives are concatenated inside
+      ``get_pos_neg``, which runs under ``torch.no_grad``: in every term only the anchor
+      ``q`` carries a gradient, :math:`\operatorname{sg}` on every key (without a momentum
+      encoder). Both modalities train because each is the anchor of one direction. This function
+      backpropagates through both sides of every similarity :math:`s_{ij}`: on the same
+      candidates a term has the same value as the released one but not the same gradient.
+      With a modality cross factor the released gradient is reproduced by two calls, each with
+      one modality's rows detached and ``reduction="none"``, keeping only the rows of the other
+      modality (the anchors whose keys were detached).
+    * *Which positive pairs are sampled.* With two invariant factors the released code never
+      pairs views that differ in both, and the same-view pair :math:`(v, a)` appears in more
+      terms than the others; here every positive of the masks is used once, equally weighted.
 
     Normalisation: the paper sums the terms over all positive pairs and divides by the number
     of views; we average over each anchor's positives, so that :math:`\ell_i` is on the scale of
@@ -436,11 +467,12 @@ def mask_conflicts(positive: torch.Tensor, compare: torch.Tensor) -> torch.Tenso
     r"""Pairs that a (positive, compare) mask both links by positives and contrasts as negatives.
 
     A formal requirement discussed by Patrick et al. (ICCV 2021, arXiv:2003.04298), in this
-    book's formalisation: invariance is transitive (:math:`f(a) = f(b)` and :math:`f(b) = f(c)`
-    give :math:`f(a) = f(c)`), so views connected by a chain of positives must end up at the same
-    point at the optimum, and contrasting two of them as a negative pair is a contradiction the
-    loss cannot satisfy. With :math:`\sim` the equivalence generated by ``positive`` (its
-    connected components, made symmetric), the conflicts are
+    book's formalisation: invariance is transitive (:math:`\phi(a) = \phi(b)` and
+    :math:`\phi(b) = \phi(c)` give :math:`\phi(a) = \phi(c)` for the encoder :math:`\phi`), so
+    views connected by a chain of positives must end up at the same point at the optimum, and
+    contrasting two of them as a negative pair is a contradiction the loss cannot satisfy. With
+    :math:`\sim` the equivalence generated by ``positive`` (its connected components, made
+    symmetric), the conflicts are
 
     .. math::
 

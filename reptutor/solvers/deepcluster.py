@@ -16,7 +16,9 @@ keep the alternation from collapsing, and this module provides both:
   classifier (the official ``UnifLabelSampler``).
 
 The features are PCA-whitened and L2-normalised before k-means (:func:`pca_whiten`, the
-official ``preprocess_features``). SeLa (Asano, Rupprecht & Vedaldi, ICLR 2020,
+official ``preprocess_features``). The official ``main.py`` takes them from the last hidden
+layer *before* its ReLU: it drops the final ``ReLU`` of AlexNet's classifier while it computes
+the features to cluster, and appends it again to train. SeLa (Asano, Rupprecht & Vedaldi, ICLR 2020,
 arXiv:1911.05371) replaces these fixes by an equipartition constraint on the labels (see
 :mod:`reptutor.solvers.sinkhorn`). Taught, as SeLa's baseline, in the chapter *Self-labelling as
 optimal transport (SeLa)* (``notebooks/04_clustering``).
