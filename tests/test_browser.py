@@ -9,9 +9,12 @@ elements is also cut out of a screenshot and must show ink on a background (not 
 
 The book. ``REPTUTOR_BOOK_HTML=<dir>`` tests an existing build (e.g. ``_build/html`` after
 ``make book``). Otherwise the fixture builds the book into a temporary folder, executing the
-chapters through the jupyter-cache that ``make book`` uses (``_build/.jupyter_cache``): chapters
-whose code has not changed since the last build are not executed again, and the ones that are
-fill the cache (and the claims log, ``_build/claims.jsonl``) for the next ``make book``. Screenshots of a chapter and of the claims appendix
+chapters through its own jupyter-cache (``_build/.jupyter_cache-browser``), which starts as a
+copy of ``make book``'s (``_build/.jupyter_cache``) when that exists: chapters whose code has
+not changed since the last build are not executed again (the whole test then takes about a
+minute and a half), and the test never writes into ``make book``'s cache (its environment forces
+ci scale and may set another seed). ``rm -rf _build`` empties both caches. Chapters the cache
+serves do not log their claims, so the claims page of this build says "not executed" for them. Screenshots of a chapter and of the claims appendix
 are written to ``$REPTUTOR_SCREENSHOTS`` when it is set.
 
 Chromium is Debian's ``chromium`` package (``make test`` installs it when it is missing and the
@@ -55,6 +58,8 @@ STRAY_REPR = re.compile(r"^(<[\w.]+ (object )?at 0x[0-9a-f]+>|Text\(.*\)|\(np\.f
                         r"-?\d+\.\d+(e[-+]?\d+)?)$")
 PROGRESS_STATE = re.compile(r"\d+%\|.*\||\d+/\d+ \[\d\d:\d\d")
 BUILD_TIMEOUT_S = 2400
+BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"            # make book's
+TEST_CACHE = ROOT / "_build" / ".jupyter_cache-browser"    # this test's
 MAX_SHOT_PX = 30000
 
 
@@ -66,12 +71,15 @@ def _build(out: Path) -> Path:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["sphinx"]["local_extensions"] = {
         name: str(ROOT / rel) for name, rel in config["sphinx"]["local_extensions"].items()}
-    config["execute"]["cache"] = str(ROOT / "_build" / ".jupyter_cache")
+    # The test's own cache, started from make book's: the test session's environment (ci
+    # scale forced, maybe another REPTUTOR_SEED) must never leave outputs in make book's cache.
+    if not TEST_CACHE.exists() and BOOK_CACHE.exists():
+        shutil.copytree(BOOK_CACHE, TEST_CACHE)
+    config["execute"]["cache"] = str(TEST_CACHE)
     cfg = out / "_config.yml"
     cfg.write_text(yaml.safe_dump(config))
-    # make book's claims log too: chapters the cache does not re-execute keep their last records
-    (ROOT / "_build").mkdir(exist_ok=True)
-    env = dict(os.environ, REPTUTOR_CLAIMS_LOG=str(ROOT / "_build" / "claims.jsonl"))
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # figures render inline
+    env["REPTUTOR_CLAIMS_LOG"] = str(out / "claims.jsonl")
     start = time.perf_counter()
     proc = subprocess.run([jb, "build", str(ROOT), "--config", str(cfg), "--path-output",
                            str(out), "--keep-going"], capture_output=True, text=True, cwd=ROOT,
