@@ -72,13 +72,14 @@ def _log_path(app: Sphinx) -> str:
     return os.environ["REPTUTOR_CLAIMS_LOG"]
 
 
-def _table(headers: list[str], rows: list[list[nodes.Node | str]],
-           classes: list[str] | None = None) -> nodes.table:
-    table = nodes.table(classes=["colwidths-auto", *(classes or [])])
+def _table_with_head(headers: list[str], widths: list[int],
+                     classes: list[str]) -> tuple[nodes.table, nodes.tbody]:
+    """An empty table with its header row; returns the table and the body to fill."""
+    table = nodes.table(classes=classes)
     group = nodes.tgroup(cols=len(headers))
     table += group
-    for _ in headers:
-        group += nodes.colspec(colwidth=1)
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     group += head
     row = nodes.row()
@@ -87,6 +88,13 @@ def _table(headers: list[str], rows: list[list[nodes.Node | str]],
     head += row
     body = nodes.tbody()
     group += body
+    return table, body
+
+
+def _table(headers: list[str], rows: list[list[nodes.Node | str]],
+           classes: list[str] | None = None) -> nodes.table:
+    table, body = _table_with_head(headers, [1] * len(headers),
+                                   ["colwidths-auto", *(classes or [])])
     for cells in rows:
         row = nodes.row()
         for c in cells:
@@ -305,19 +313,8 @@ def _claims_table(claims: list[dict]) -> nodes.table:
     number, and the statement, the null and (not reproduced) the paper's value and the reason
     take the full width of the page below them, so the table fits the column.
     """
-    table = nodes.table(classes=["reptutor-claims", "colwidths-given"])
-    group = nodes.tgroup(cols=len(CLAIM_HEADERS))
-    table += group
-    for width in CLAIM_WIDTHS:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    row = nodes.row()
-    for h in CLAIM_HEADERS:
-        row += nodes.entry("", nodes.paragraph(text=h))
-    head += row
-    body = nodes.tbody()
-    group += body
+    table, body = _table_with_head(CLAIM_HEADERS, CLAIM_WIDTHS,
+                                   ["reptutor-claims", "colwidths-given"])
     for claim in claims:
         slug = claim["status"].replace(" ", "-") or "unknown"
         row = nodes.row(classes=["claim-values", f"claim-{slug}"])

@@ -22,6 +22,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import sys
+
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
@@ -31,24 +33,9 @@ GRAPH_KEY = "reptutor_chapter_graph"
 
 
 # ------------------------------------------------------------------------------ chapters
-def toc_chapters() -> list[Path]:
-    """Chapter sources in _toc.yml order (``notebooks/**.py``)."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    out: list[Path] = []
-
-    def walk(entries):
-        for e in entries or []:
-            f = e.get("file")
-            if f and f.startswith("notebooks/"):
-                out.append(ROOT / f"{f}.py")
-            walk(e.get("sections"))
-            walk(e.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    return out
+# The one reader of _toc.yml's chapter list lives with the chapter runner.
+sys.path.insert(0, str(ROOT / "tools"))
+from run_chapter import toc_chapters  # noqa: E402
 
 
 def chapter_meta(path: Path) -> dict:
