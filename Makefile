@@ -23,6 +23,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 ## Build the rendered book into _build/html, executing every chapter (cached between builds).
 book: $(STAMP)
+	$(BIN)/python tools/book_cache.py _build/.jupyter_cache
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_book.py _build/html
 	$(BIN)/python tools/make_student.py

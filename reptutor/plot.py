@@ -34,6 +34,7 @@ __all__ = [
     "COLUMN_IN",
     "MIN_FONT_PT",
     "display_scale",
+    "legend_below",
 ]
 
 #: Colour roles used across the book (measurement, theory, baseline, highlight).
@@ -156,6 +157,67 @@ def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: floa
         for j in range(ncols):
             axes[i, j] = fig.add_subplot(grid[i * wraps + j // per_row, j % per_row])
     return fig, (axes[0, 0] if nrows * ncols == 1 else axes)
+
+
+def _rc_points(key: str):
+    import matplotlib as mpl
+
+    value = mpl.rcParams[key]
+    if isinstance(value, str):  # a named size ("small") -> points
+        from matplotlib.font_manager import FontProperties
+
+        return FontProperties(size=value).get_size_in_points()
+    return value
+
+
+def legend_below(ax, *, ncol: int | None = None, also=()):
+    """Draw ``ax``'s legend under the panel, outside the data, in ``ncol`` columns; returns it.
+
+    A legend inside a crowded panel hides the curves it names. This one hangs below the x-axis
+    label (anchored a fixed number of points under the axes, so it does not depend on the panel's
+    height), and the figure's layout makes room for it. ``also`` lists other Axes (a ``twinx``)
+    whose lines join the same legend; their own legends are removed. ``ncol=None`` takes as
+    many columns as fit the panel's width (the longest label sets the column width).
+    """
+    from matplotlib.transforms import offset_copy
+
+    if ncol is not None:
+        _checks.integer("ncol", ncol, minimum=1)
+    handles, labels = ax.get_legend_handles_labels()
+    for other in also:
+        more_h, more_l = other.get_legend_handles_labels()
+        handles, labels = handles + more_h, labels + more_l
+        if other.get_legend() is not None:
+            other.get_legend().remove()
+    if not handles:
+        raise ValueError("legend_below: ax has no labelled artists (pass label= when plotting)")
+    if ncol is None:  # a column: handle + gap (~30 pt) + label at ~0.55 em per character
+        size = float(_rc_points("legend.fontsize"))
+        column_pt = 30.0 + 0.55 * size * max(len(str(t)) for t in labels)
+        ncol = max(1, int(ax.get_position().width * ax.figure.get_figwidth() * 72 // column_pt))
+    fig = ax.figure
+    drop = 38.0 if ax.get_xlabel() else 24.0  # points: tick labels (+ the axis label) above it
+    anchor = offset_copy(ax.transAxes, fig=fig, y=-drop, units="points")
+    legend = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                       bbox_transform=anchor, ncol=min(ncol, len(handles)), frameon=False,
+                       borderaxespad=0.0, handlelength=1.6, columnspacing=1.2)
+    # The figure grows by the legend's height (the largest legend of each row of panels), so
+    # that the layout does not squeeze the panels to make room for it.
+    try:
+        renderer = fig.canvas.get_renderer()
+    except AttributeError:  # pragma: no cover - a canvas without one
+        renderer = fig._get_renderer()
+    size = float(legend.get_texts()[0].get_fontsize())
+    grow = max(1.0, MIN_FONT_PT / display_scale(fig) / size)  # BookFigure raises small text
+    height = legend.get_window_extent(renderer).height / fig.dpi * grow + (drop - 12.0) / 72
+    if not hasattr(fig, "_legend_rows"):
+        fig._legend_rows = {"base": fig.get_figheight()}
+    spec = ax.get_subplotspec()
+    row = spec.rowspan.stop if spec is not None else 0
+    rows = fig._legend_rows
+    rows[row] = max(rows.get(row, 0.0), height)
+    fig.set_figheight(rows["base"] + sum(v for k, v in rows.items() if k != "base"))
+    return legend
 
 
 def reference_line(ax, y: float, label: str, *, color: str = PALETTE["theory"], style: str = "--"):

@@ -13,9 +13,12 @@ chapters through its own jupyter-cache (``_build/.jupyter_cache-browser``), whic
 copy of ``make book``'s (``_build/.jupyter_cache``) when that exists: chapters whose code has
 not changed since the last build are not executed again (the whole test then takes about a
 minute and a half), and the test never writes into ``make book``'s cache (its environment forces
-ci scale and may set another seed). ``rm -rf _build`` empties both caches. Chapters the cache
-serves do not log their claims, so the claims page of this build says "not executed" for them. Screenshots of a chapter and of the claims appendix
-are written to ``$REPTUTOR_SCREENSHOTS`` when it is set.
+ci scale and may set another seed). jupyter-cache keys a chapter on its code only, so a cache
+filled against another version of the library is emptied (``tools/book_cache.py``, which
+``make book`` runs too) and make book's is copied only when it is current. Chapters the cache
+serves do not log their claims, so the claims page of this build says "not executed" for them.
+Screenshots of a chapter and of the claims appendix are written to ``$REPTUTOR_SCREENSHOTS``
+when it is set.
 
 Chromium is Debian's ``chromium`` package (``make test`` installs it when it is missing and the
 user is root); without it the tests skip.
@@ -36,6 +39,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import book_cache  # noqa: E402
 import cdp  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -73,8 +77,12 @@ def _build(out: Path) -> Path:
         name: str(ROOT / rel) for name, rel in config["sphinx"]["local_extensions"].items()}
     # The test's own cache, started from make book's: the test session's environment (ci
     # scale forced, maybe another REPTUTOR_SEED) must never leave outputs in make book's cache.
-    if not TEST_CACHE.exists() and BOOK_CACHE.exists():
+    # Both caches are emptied when the library changed since they were filled (jupyter-cache
+    # keys on a chapter's code only): tools/book_cache.py.
+    book_cache.guard(TEST_CACHE)
+    if not TEST_CACHE.exists() and book_cache.is_current(BOOK_CACHE):
         shutil.copytree(BOOK_CACHE, TEST_CACHE)
+        shutil.copyfile(book_cache.stamp_path(BOOK_CACHE), book_cache.stamp_path(TEST_CACHE))
     config["execute"]["cache"] = str(TEST_CACHE)
     cfg = out / "_config.yml"
     cfg.write_text(yaml.safe_dump(config))

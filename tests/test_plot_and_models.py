@@ -105,3 +105,38 @@ def test_a_row_too_wide_for_the_column_wraps_and_keeps_its_indices():
     assert boxes[0][2].y0 < boxes[0][0].y0 and boxes[0][2].x0 == pytest.approx(boxes[0][0].x0)
     assert boxes[1][0].y0 < boxes[0][2].y0                         # the second row of panels below
     assert plot.subplots(1)[1].__class__.__name__.endswith("Axes")  # one panel: an Axes
+
+
+def test_legend_below_hangs_under_the_panel_and_the_figure_makes_room():
+    plot.set_theme()
+    fig, axes = plot.subplots(2, width=3.3, height=3.0)
+    height = fig.get_figheight()
+    left, right = axes[0, 0], axes[0, 1]
+    for k in range(4):
+        left.plot([0, 1], [k, k + 1], label=f"curve {k}")
+    left.set_xlabel("x")
+    twin = right.twinx()
+    right.plot([0, 1], label="loss")
+    twin.plot([1, 0], label="bound")
+    twin.legend()
+    legend = plot.legend_below(left)
+    joined = plot.legend_below(right, also=[twin])
+    assert twin.get_legend() is None  # the twin's lines joined the panel's legend
+    assert [t.get_text() for t in joined.get_texts()] == ["loss", "bound"]
+    assert fig.get_figheight() > height  # room for the legends, not squeezed panels
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax, leg in ((left, legend), (right, joined)):
+        box, panel = leg.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.y1 < panel.y0  # entirely below the data area
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 + 1  # and inside the figure
+    # the panels are not squeezed: at least (nearly) the height of a figure without legends
+    bare, bare_axes = plot.subplots(2, width=3.3, height=3.0)
+    bare_axes[0, 0].set_xlabel("x")
+    bare.canvas.draw()
+    bare_height = bare_axes[0, 0].get_window_extent(bare.canvas.get_renderer()).height
+    assert left.get_window_extent(renderer).height >= 0.9 * bare_height
+    with pytest.raises(ValueError, match="no labelled artists"):
+        plot.legend_below(plot.subplots(1)[1])
+    with pytest.raises(ValueError, match="ncol"):
+        plot.legend_below(left, ncol=0)

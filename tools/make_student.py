@@ -262,6 +262,9 @@ def student_config(out: Path, book_build: Path = MAIN_BUILD) -> Path:
     sphinx["local_extensions"]["make_student"] = str(ROOT / "tools")
     cfg = sphinx.setdefault("config", {})
     cfg["hide_solutions"] = True  # sphinx-exercise drops any {solution} directive left
+    # chapter pages offer the student notebooks (written by write_notebooks into `out`) for
+    # download, and no Colab button (it would open the committed twin, solutions included)
+    cfg["reptutor_student_notebooks"] = str(out.resolve())
     formats = cfg.setdefault("nb_custom_formats", {})
     formats[".py"] = ["make_student.reads", {"fmt": "py:percent"}]
     execute = config.setdefault("execute", {})
@@ -289,6 +292,14 @@ def check_student_html(html: Path) -> list[str]:
                  if s in text]
         if leaks:
             problems.append(f"{rel}: the student page shows solutions ({', '.join(leaks)})")
+        if "colab.research.google.com" in text:
+            problems.append(f"{rel}: the student page has a Colab button (it opens the twin "
+                            "with its solutions)")
+        download = html / "_sources" / rel.with_suffix(".ipynb")
+        if not download.exists():
+            problems.append(f"{rel}: no .ipynb download on the student page")
+        elif BEGIN in download.read_text(encoding="utf-8"):
+            problems.append(f"{rel}: the page's .ipynb download is not the student notebook")
     sys.path.insert(0, str(ROOT / "tools"))
     from check_links import broken_links
 
@@ -333,6 +344,8 @@ def main() -> int:
     if args.notebooks or both:
         write_notebooks(out)
     if args.book or both:
+        if not both:  # the book's download buttons serve the student notebooks
+            write_notebooks(out)
         return build_book(out, args.book_build)
     return 0
 

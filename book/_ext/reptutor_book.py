@@ -68,7 +68,11 @@ def _chapter_download(app: Sphinx, pagename, templatename, context, doctree) -> 
     """Before the theme builds its buttons: offer the chapter's committed .ipynb twin."""
     if not _is_chapter(app, pagename):
         return
-    twin = Path(app.env.doc2path(pagename)).with_suffix(".ipynb")
+    student_dir = app.config.reptutor_student_notebooks
+    if student_dir:  # the student book offers the student notebook (tools/make_student.py)
+        twin = Path(student_dir) / f"{pagename}.ipynb"
+    else:
+        twin = Path(app.env.doc2path(pagename)).with_suffix(".ipynb")
     if not twin.exists():
         return
     dest = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
@@ -78,9 +82,11 @@ def _chapter_download(app: Sphinx, pagename, templatename, context, doctree) -> 
 
 
 def _launch_only_on_chapters(app: Sphinx, pagename, templatename, context, doctree) -> None:
-    """After the theme built its buttons: drop the launch group from non-chapter pages."""
+    """After the theme built its buttons: drop the launch group from non-chapter pages, and from
+    every page of the student book (Colab opens only committed notebooks, which have solutions:
+    students download the student notebook instead)."""
     buttons = context.get("header_buttons")
-    if buttons and not _is_chapter(app, pagename):
+    if buttons and (app.config.reptutor_student_notebooks or not _is_chapter(app, pagename)):
         context["header_buttons"] = [b for b in buttons if b.get("label") != "launch-buttons"]
     scripts = context.get("script_files")
     if scripts:
@@ -245,6 +251,7 @@ def _config(app: Sphinx, config) -> None:
 
 
 def setup(app: Sphinx):
+    app.add_config_value("reptutor_student_notebooks", "", "html")
     app.connect("config-inited", _config)
     app.connect("html-page-context", _chapter_download, priority=500)
     app.connect("html-page-context", _launch_only_on_chapters, priority=502)

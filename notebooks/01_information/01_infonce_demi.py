@@ -502,7 +502,7 @@ ax.set_xticks(np.arange(2), [f"phi = {phi}" for phi in samplers])
 ax.set_ylim(0, 1.3 * gauss.mi())
 ax.set_ylabel(f"DEMI, m = {cfg['m']} (nats)")
 ax.set_title("Where the negatives come from")
-ax.legend(frameon=False, fontsize=8, loc="lower right");
+plot.legend_below(ax);
 
 # %% [markdown]
 # With the oracle, DEMI gives {glue:text}`P07.oracle-low:.2f` nats at $\phi=0.5$ and
@@ -660,7 +660,7 @@ ax.set_ylim(0, min(grid.max(), max(cfg["m_grid"]) * log_k) * 1.1)
 ax.set_xlabel("true MI (nats)")
 ax.set_ylabel("estimate (nats)")
 ax.set_title("Estimate vs truth (dashed: m log K)")
-ax.legend(frameon=False, fontsize=7)
+plot.legend_below(ax)
 ax = axes[0, 1]
 ax.plot(hist_nce.step, hist_nce["bound"], color=plot.PALETTE["measured"], label="InfoNCE (trained)")
 ax.plot(hist_demi.step, hist_demi["bound"], color=colors[cfg["m_grid"].index(cfg["m"])],
@@ -671,7 +671,7 @@ ax.set_ylim(min(0.0, hist_nce["bound"][0]), 1.15 * gauss.mi())
 ax.set_xlabel("step")
 ax.set_ylabel("bound on the training batch (nats)")
 ax.set_title("Training")
-ax.legend(frameon=False, fontsize=8, loc="lower right");
+plot.legend_below(ax);
 
 # %% [markdown]
 # The same sweep, one chain-rule term at a time. Each point is one conditional InfoNCE term
@@ -699,7 +699,7 @@ ax.scatter(chunk_mi, trained["terms"].mean(0), marker="*", s=150, zorder=5, edge
 ax.set_xlabel("true MI of the chunk, I / m (nats)")
 ax.set_ylabel("conditional InfoNCE term (nats)")
 ax.set_title("Every term follows nearly one curve")
-ax.legend(frameon=False, fontsize=7, loc="lower right");
+plot.legend_below(ax);
 
 # %% [markdown]
 # ## Claims

@@ -113,8 +113,8 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} views up to V={v_max}")
 # %% [markdown]
 # ## The objective
 #
-# Let $v^{(1)},\dots,v^{(V)}$ be the $V$ views of a scene, $f_k$ the encoder of view $k$ and
-# $z^{(k)}=f_k(v^{(k)})/\lVert f_k(v^{(k)})\rVert$ its unit-norm embedding. A batch holds $N$
+# Let $v^{(1)},\dots,v^{(V)}$ be the $V$ views of a scene, $\phi_k$ the encoder of view $k$ and
+# $z^{(k)}=\phi_k(v^{(k)})/\lVert \phi_k(v^{(k)})\rVert$ its unit-norm embedding. A batch holds $N$
 # scenes; the $n$-th row of every view comes from scene $n$.
 #
 # ```{prf:definition} Two-view CMC loss
@@ -259,7 +259,7 @@ for ax, graph, title in zip(axes[0], ("core", "full"), ("core view (view 1)", "f
 # ```{prf:proposition} The predictive loss rewards explained variance
 # :label: p38-prop-predictive
 #
-# For any encoder $f$, the best decoder is $g^\star(z)=\mathbb E[v^{(2)}\mid z]$ and
+# For any encoder $\phi$, the best decoder is $g^\star(z)=\mathbb E[v^{(2)}\mid z]$ and
 #
 # $$
 # \min_g\ \mathbb E\lVert v^{(2)}-g(z)\rVert^2=\operatorname{tr}\operatorname{Cov}(v^{(2)})
@@ -513,7 +513,7 @@ ax.set_xticks(vs)
 ax.set_xlabel("number of views V")
 ax.set_ylabel("class accuracy from view 1 (test)")
 ax.set_title("More views, better class")
-ax.legend(frameon=False, fontsize=7)
+plot.legend_below(ax)
 ax = axes[0, 1]
 plot.measured_vs_theory(vs, r2_curve, label="CMC full graph", ax=ax)
 ax.scatter([v_max], [results["predictive"]["r2_u"]], marker="X", s=80, color=plot.PALETTE["theory"],
@@ -527,7 +527,7 @@ ax.set_xticks(vs)
 ax.set_xlabel("number of views V")
 ax.set_ylabel("R² of the nuisance u from view 1")
 ax.set_title("Less nuisance")
-ax.legend(frameon=False, fontsize=7)
+plot.legend_below(ax)
 ax = axes[0, 2]
 plot.heatmap(bounds_all, ax=ax, title=f"Certified nats per pair (log K = {log_k:.2f})",
              xlabel="view", ylabel="view")

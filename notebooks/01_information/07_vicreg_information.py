@@ -751,13 +751,13 @@ axes[0, 0].set_ylim(bottom=min(0.0, min(r["trace"]["bound"].min() for r in runs.
 axes[0, 0].set_xlabel("step")
 axes[0, 0].set_ylabel("nats (dashed: $I_{VIC}$)")
 axes[0, 0].set_title("Exact information and the VICReg bound")
-axes[0, 0].legend(frameon=False, fontsize=7)
+plot.legend_below(axes[0, 0])
 axes[0, 1].set_yscale("log")
 axes[0, 1].set_ylim(1e-4, 1e3)  # the upper bound is vacuous when R is nearly singular (nu = 0)
 axes[0, 1].set_xlabel("step")
 axes[0, 1].set_ylabel(r"$g(C)=\sum_k\log C_{kk}-\log\det C$")
 axes[0, 1].set_title("Hadamard gap and its bounds")
-axes[0, 1].legend(frameon=False, fontsize=8);
+plot.legend_below(axes[0, 1]);
 
 # %% [markdown]
 # The decomposition $I_{\mathrm{VIC}}=\tfrac12\sum_k\log C_{kk}-\tfrac12 g(C)-\tfrac D2\log s$
@@ -807,8 +807,7 @@ twin.plot(trace_default["step"], trace_default["bound"], color=plot.PALETTE["hig
           label=r"$I_{\mathrm{VIC}}$")
 twin.set_ylabel(r"$I_{\mathrm{VIC}}$ (nats)")
 ax.set_title(r"Loss and $I_{\mathrm{VIC}}$, $\nu=1$")
-ax.legend(frameon=False, fontsize=7, loc="upper center")
-twin.legend(frameon=False, fontsize=7, loc="center right")
+plot.legend_below(ax, also=[twin])
 runtime.glue("P46.no-variance-min-var", float(no_variance["trace"]["min_var"][-1]))
 runtime.glue("P46.no-variance-ratio", float(no_variance["trace"]["mi"][-1] / I_max))
 runtime.glue("P46.rho-d", float(rho[D - 1]))

@@ -1,6 +1,6 @@
 r"""Contrastive Multiview Coding: InfoNCE summed over a graph of view pairs, and its predictive rival.
 
-CMC learns one encoder per view :math:`f_1, \dots, f_V` and asks every pair of views of the
+CMC learns one encoder per view :math:`\phi_1, \dots, \phi_V` and asks every pair of views of the
 same scene to pick each other out of a batch. With more than two views the pairs to contrast
 form a graph: the *core view* graph (view 1 against every other view) or the *full graph*
 (every pair). Information shared by many views is rewarded by many pairwise terms, information
@@ -170,7 +170,7 @@ def cmc_terms(
     r"""The CMC multiview contrastive loss with its pairwise terms.
 
     Tian, Krishnan & Isola, *Contrastive Multiview Coding*, ECCV 2020, arXiv:1906.05849v5.
-    For views :math:`i, j` with embeddings :math:`z^{(i)}_n = f_i(v^{(i)}_n)` (unit-normalised
+    For views :math:`i, j` with embeddings :math:`z^{(i)}_n = \phi_i(v^{(i)}_n)` (unit-normalised
     when ``normalize``), the critic is :math:`h(v^{(i)}_n, v^{(j)}_m) = \exp(\langle
     z^{(i)}_n, z^{(j)}_m\rangle/\tau)` and the one-directional loss anchors view :math:`i`
     and picks the positive among the :math:`N` candidates of view :math:`j` (the batch):
