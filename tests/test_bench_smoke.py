@@ -28,22 +28,23 @@ COLUMNS = {
     "contrastive.csv": [
         "workload", "n_per_view", "d", "classes", "impl", "peer", "rounds", "threads",
         "time_ratio_median", "time_ratio_q25", "time_ratio_q75", "median_time_s", "peak_mib",
-        "mem_ratio", "loss_abs_diff", "grad_max_abs_diff", "loss", "note"],
+        "mem_ratio", "loss_abs_diff", "grad_max_abs_diff", "loss", "note", "same_numbers",
+        "best_peer", "matmul_gflop", "gflops", "mm_rate_gflops"],
     "sinkhorn.csv": [
         "mode", "method", "n", "k", "dtype", "lam", "impl", "peer", "rounds", "threads",
         "median_time_s", "iters", "col_l1_err", "time_ratio_median", "time_ratio_q25",
         "time_ratio_q75", "per_iter_ratio", "peak_mib", "mem_ratio", "plan_max_abs_diff",
-        "plan_rel_diff", "peer_iters", "note"],
+        "plan_rel_diff", "peer_iters", "note", "same_numbers", "best_peer"],
     "primitives.csv": ["k", "dtype", "op", "torch_s", "numpy_s", "ratio_torch_over_numpy"],
     "gram.csv": [
         "workload", "n", "d", "impl", "peer", "rounds", "threads", "time_ratio_median",
         "time_ratio_q25", "time_ratio_q75", "median_time_s", "peak_mib", "mem_ratio",
         "loss_abs_diff", "grad_max_abs_diff", "loss", "note", "matmul_gflop", "gflops",
-        "mm_rate_gflops", "side"],
+        "mm_rate_gflops", "side", "same_numbers", "best_peer"],
     "disentanglement.csv": [
         "workload", "n", "d", "impl", "peer", "rounds", "threads", "time_ratio_median",
         "time_ratio_q25", "time_ratio_q75", "median_time_s", "peak_mib", "mem_ratio",
-        "value_abs_diff", "value", "note"],
+        "value_abs_diff", "value", "note", "same_numbers", "best_peer"],
 }
 # sinkhorn.csv gains a plan_finite column when a run has a failure row (the committed run has
 # one: POT's scaling path in float32); a tiny run has none

@@ -154,7 +154,7 @@ def test_error_messages():
         exact_equipartition(torch.zeros(2, 6, 3, dtype=F64))
     with pytest.raises(ValueError, match="lam must be > 0, got -1.0"):
         equipartition_labels(random_log_p(6, 3), lam=-1.0)
-    with pytest.raises(ValueError, match="method must be one of 'log', 'scaling'; got 'lp'"):
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'log', 'scaling'; got 'lp'"):
         equipartition_labels(random_log_p(6, 3), method="lp")
 
 

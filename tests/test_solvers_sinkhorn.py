@@ -297,27 +297,142 @@ def test_float32_reported_error_is_the_returned_plans_and_does_not_stall(method)
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             res = sinkhorn_knopp(x, lam=25.0, tol=1e-6, max_iter=2000, method=method)
-        b = torch.full((10,), 0.1)  # the float32 marginal the plan is measured against
+        b = torch.full((10,), 0.1, dtype=F64)  # the default marginal 1/K, exact
         true = float(plan_error(res.plan, b))
         assert res.converged and res.n_iter < 1000 and true <= 1e-6
         assert float(res.marginal_error) == pytest.approx(true, rel=1e-12)
         assert res.marginal_error.dtype == F64
 
 
-def test_float32_large_plans_report_their_error_to_a_fraction_of_a_round_off():
-    # above 2^18 entries the column sums go through float32 partial sums of 8 rows before
-    # float64 (see _BLOCK): each column sum stays within about 8 / sqrt(N) units of round-off
+def test_column_sums_are_exact_in_float64_for_large_and_batched_plans():
+    # every entry is converted to float64 (through a reused buffer for large plans), so the
+    # reported error is the plan's own, not that of float32 partial sums
     import importlib
     engine = importlib.import_module("reptutor.solvers.sinkhorn")
-    x = torch.rand(1101, 250, generator=torch.Generator().manual_seed(30))  # 275k entries
-    exact = x.double().sum(0)
-    got = engine._column_sums(x, F64)
-    assert x.numel() > engine._EXACT_ENTRIES
-    assert float(((got - exact).abs() / exact).max()) <= torch.finfo(F32).eps  # measured 1.2e-8
-    res = sinkhorn(-x, 0.05, tol=1e-5, max_iter=5000, method="scaling")
-    true = float(plan_error(res.plan, torch.full((250,), 1 / 250)))
-    assert res.converged and true <= 1e-5
-    assert float(res.marginal_error) == pytest.approx(true, rel=1e-3)
+    g = torch.Generator().manual_seed(30)
+    for shape in ((1101, 250), (3, 701, 300), (4096, 3)):
+        x = torch.rand(shape, generator=g)
+        got = engine._column_sums(x, F64)
+        assert got.dtype == F64
+        assert torch.allclose(got, x.double().sum(-2), rtol=1e-14, atol=0.0)
+
+
+def bench_log_p(n=4096, k=300, scale=3.0, seed=0):
+    """The Benchmarks page's Sinkhorn input: log_softmax of Gaussian logits of scale 3."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.log_softmax(scale * torch.randn(n, k, generator=g, dtype=F64), 1)
+
+
+def test_float32_large_plan_reports_its_true_error_and_does_not_stall():
+    # issue 12: N = 4096, K = 300, float32, scaling, tol 1e-6. The reported error was computed
+    # from float32 partial sums of 8 rows and against float32's rounding of 1/K (9.82e-7 for a
+    # plan whose error is 9.77e-7): now it is the returned plan's error against 1/K, computed
+    # from every entry in float64, and float32 needs no more iterations than float64.
+    log_p = bench_log_p()
+    ref = sinkhorn_knopp(log_p, lam=25.0, tol=1e-6, max_iter=5000, method="scaling")
+    b = torch.full((300,), 1 / 300, dtype=F64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        res = sinkhorn_knopp(log_p.float(), lam=25.0, tol=1e-6, max_iter=5000, method="scaling")
+    true = float(plan_error(res.plan, b))
+    assert float(res.marginal_error) == pytest.approx(true, rel=1e-9, abs=0.0)
+    assert res.converged and true <= 1e-6
+    assert ref.n_iter <= res.n_iter <= ref.n_iter + 20  # measured 711 and 713 (issue: 855)
+
+
+def test_float32_log_path_stops_at_its_round_off_floor():
+    # lam = 25 on log_softmax(randn), float32, log path: the plan's error reaches a floor of
+    # about 1.2e-6 (the rounding of the exponents it is formed from) above tol = 1e-6. Before,
+    # the solver ran to max_iter (3000); now it stops a few checks after the error stops
+    # decreasing, says so, and reports the returned plan's error.
+    log_p = bench_log_p(1024, 100, scale=1.0)
+    ref = sinkhorn_knopp(log_p, lam=25.0, tol=1e-6, max_iter=3000, method="log")  # 279 it
+    with pytest.warns(ConvergenceWarning, match=r"has stopped decreasing \(the round-off floor "
+                                                r"of torch.float32 on this problem\).*Use "
+                                                r"float64, or tol >= "):
+        res = sinkhorn_knopp(log_p.float(), lam=25.0, tol=1e-6, max_iter=3000, method="log")
+    true = float(plan_error(res.plan, torch.full((100,), 0.01, dtype=F64)))
+    assert not res.converged and res.n_iter < 2 * ref.n_iter  # measured 413
+    assert float(res.marginal_error) == pytest.approx(true, rel=1e-9, abs=0.0)
+    assert 1e-6 < true < 3e-6
+
+
+# ---------------------------------------------------------------------------- method="auto"
+def _record_paths(monkeypatch):
+    import importlib
+    engine = importlib.import_module("reptutor.solvers.sinkhorn")
+    used = []
+    for name in ("_solve_log", "_solve_scaling"):
+        real = getattr(engine, name)
+
+        def wrapped(*args, _real=real, _name=name, **kw):
+            used.append(_name[7:])
+            return _real(*args, **kw)
+        monkeypatch.setattr(engine, name, wrapped)
+    return engine, used
+
+
+def test_auto_is_the_default():
+    import inspect
+
+    from reptutor.solvers import equipartition_labels
+    for fn in (sinkhorn, sinkhorn_knopp, equipartition_labels):
+        assert inspect.signature(fn).parameters["method"].default == "auto"
+
+
+@pytest.mark.parametrize("case", ["f64-lam25", "f32-swav", "f32-lam25", "f32-underflow",
+                                  "forbidden", "general"])
+def test_auto_picks_scaling_where_safe_and_matches_the_log_plan(case, monkeypatch):
+    # "auto" runs the scaling path where it can certify the log path's result: no kernel entry
+    # can underflow (lam times a row's spread below -log(tiny) - 1: 707 in float64, 86.3 in
+    # float32), or the entries flushed to 0 are below eps / 8 of every row and column sum;
+    # otherwise (a whole column underflows, a forbidden pair) the log path. Either way its plan
+    # is the log path's, in the fixed-iteration mode (SwAV's three iterations) and to tolerance.
+    g = torch.Generator().manual_seed(41)
+    if case == "f64-lam25":  # spread * lam about 400 < 707
+        x, kw, expect, rtol = bench_log_p(512, 40), dict(lam=25.0), ["scaling"], 1e-10
+    elif case == "f32-swav":  # cosine scores, lam = 1 / 0.05: spread * lam <= 40 < 86.3
+        z = torch.nn.functional.normalize(torch.randn(512, 16, generator=g), dim=1)
+        c = torch.nn.functional.normalize(torch.randn(40, 16, generator=g), dim=1)
+        x, kw, expect, rtol = z @ c.T, dict(lam=20.0), ["scaling"], 1e-5
+    elif case == "f32-lam25":  # spread * lam about 400 > 86.3: flushed entries, negligible
+        x, kw, expect, rtol = bench_log_p(512, 40).float(), dict(lam=25.0), ["scaling"], 1e-5
+    elif case == "f32-underflow":  # cluster 0 is exp(-250) in every row: a whole column is 0
+        x = bench_log_p(512, 40, scale=0.5).float()
+        x[:, 0] -= 10.0
+        kw, expect, rtol = dict(lam=25.0), ["scaling", "log"], 1e-5
+    elif case == "forbidden":  # a -inf log-probability (a forbidden pair): the log path
+        x = bench_log_p(64, 5, scale=0.5)
+        x[0, 0] = -math.inf
+        kw, expect, rtol = dict(lam=5.0), ["log"], 1e-10
+    else:
+        x, kw, expect, rtol = -random_problem(64, 9, seed=3)[0], dict(lam=10.0), ["scaling"], 1e-10
+    for opts in (dict(tol=None, max_iter=3), dict(tol=1e-5, max_iter=5000)):
+        engine, used = _record_paths(monkeypatch)
+        auto = sinkhorn_knopp(x, **kw, **opts)
+        assert used == expect
+        log = sinkhorn_knopp(x, **kw, **opts, method="log")
+        scale = float(log.plan.abs().max())
+        assert torch.allclose(auto.plan, log.plan, rtol=0.0, atol=rtol * scale)
+        assert auto.n_iter == log.n_iter or opts["tol"] is not None
+        monkeypatch.undo()
+
+
+def test_auto_falls_back_to_the_log_path_when_scaling_fails(monkeypatch):
+    # a FloatingPointError of the scaling path (a scaling vector out of the normal range)
+    # makes "auto" redo the solve on the log path, where method="scaling" raises
+    import importlib
+    engine = importlib.import_module("reptutor.solvers.sinkhorn")
+
+    def broken(*args, **kw):
+        raise FloatingPointError("scaling under/overflowed")
+    monkeypatch.setattr(engine, "_solve_scaling", broken)
+    x = bench_log_p(64, 6, scale=0.5)
+    auto = sinkhorn_knopp(x, lam=5.0)
+    log = sinkhorn_knopp(x, lam=5.0, method="log")
+    assert torch.equal(auto.plan, log.plan) and auto.n_iter == log.n_iter
+    with pytest.raises(FloatingPointError):
+        sinkhorn_knopp(x, lam=5.0, method="scaling")
 
 
 def test_float32_tolerance_below_resolution_is_refused():
@@ -365,7 +480,7 @@ def test_sinkhorn_error_messages():
         sinkhorn(cost, 0.1, f_init=torch.tensor([0, 0, 0, 0, 0, math.nan], dtype=F64))
     with pytest.raises(TypeError, match="f_init and cost must have the same dtype"):
         sinkhorn(cost, 0.1, f_init=torch.zeros(6))
-    with pytest.raises(ValueError, match="method must be one of 'log', 'scaling'; got 'lp'"):
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'log', 'scaling'; got 'lp'"):
         sinkhorn(cost, 0.1, method="lp")
     with pytest.raises(FloatingPointError, match=r"sinkhorn\(method='scaling'\) under/overflowed at "
                                                  r"eps=0.001: a whole column of exp\(-cost / eps\)"):
@@ -598,7 +713,7 @@ def test_error_messages():
         sinkhorn_knopp(lp, tol=0.0)
     with pytest.raises(ValueError, match="check_every must be >= 1, got 0"):
         sinkhorn_knopp(lp, check_every=0)
-    with pytest.raises(ValueError, match="method must be one of 'log', 'scaling'; got 'exp'"):
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'log', 'scaling'; got 'exp'"):
         sinkhorn_knopp(lp, method="exp")
     with pytest.raises(ValueError,
                        match=r"r must have size 3 along dim -1 \(one entry per cluster"):

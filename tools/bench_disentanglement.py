@@ -62,7 +62,8 @@ L = 10
 FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites: shape, scale, orientation, x, y
 FVAE = dict(num_train=10_000, num_eval=5_000, batch_size=64, num_variance_estimate=10_000,
             threshold=0.05)
-WORKLOADS = ("mig", "factor_vae")
+WORKLOADS = ("mig", "factor_vae", "dci")
+DCI_ALPHA = 0.02  # the released DCI code's Lasso strength (reptutor's default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +159,9 @@ def _inputs(workload: str, seed: int = 0, small: bool = False):
 
     sample, encode = _encoder(seed)
     g = torch.Generator().manual_seed(seed + 2)
+    if workload == "dci":
+        factors = sample(200 if small else N, g)
+        return {"codes": encode(factors).double(), "factors": factors}
     if workload == "mig":
         factors = sample(200 if small else N, g)
         return {"codes": encode(factors), "factors": factors}
@@ -171,13 +175,88 @@ def _inputs(workload: str, seed: int = 0, small: bool = False):
             "num_train": num_train, "num_eval": num_eval}
 
 
+def _plain_mig(codes, factors, bins: int = 20) -> float:
+    """MIG in plain NumPy, vectorized: np.histogram's edges, np.digitize, one bincount for all
+    (code, factor) joint histograms, the plug-in mutual information of the counts."""
+    import numpy as np
+
+    n, n_codes = codes.shape
+    n_factors = factors.shape[1]
+    lo, hi = codes.min(0), codes.max(0)
+    binned = np.stack([np.digitize(codes[:, j], np.linspace(lo[j], hi[j], bins + 1)[:-1]) - 1
+                       for j in range(n_codes)], 1)  # (N, L) bin of each code
+    ids = np.stack([np.unique(factors[:, k], return_inverse=True)[1].reshape(-1)
+                    for k in range(n_factors)], 1)  # (N, M) factor values renumbered
+    k = int(ids.max()) + 1
+    cell = ((np.arange(n_codes) * bins + binned)[:, :, None] * (n_factors * k)
+            + (np.arange(n_factors) * k + ids)[:, None, :])  # (N, L, M) joint cell index
+    counts = np.bincount(cell.ravel(), minlength=n_codes * bins * n_factors * k)
+    counts = counts.reshape(n_codes, bins, n_factors, k).astype(float)
+    n_a, n_b = counts.sum(3, keepdims=True), counts.sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(counts > 0, counts / n * np.log(n * counts / (n_a * n_b)), 0.0)
+    mi = terms.sum((1, 3))  # (L, M) nats
+    p = n_b[0, 0] / n  # (M, K) factor value frequencies
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(1)  # (M,)
+    top = np.sort(mi, axis=0)[::-1]
+    return float(np.mean((top[0] - top[1]) / entropy))
+
+
+def _plain_mig_loops(codes, factors, bins: int = 20) -> float:
+    """MIG in plain NumPy as disentanglement_lib writes it: one histogram per code dimension,
+    one contingency table per (code, factor) pair (np.bincount instead of scikit-learn)."""
+    import numpy as np
+
+    n = codes.shape[0]
+    binned = [np.digitize(z, np.histogram(z, bins)[1][:-1]) for z in codes.T]
+
+    def mutual_info(a, b):
+        a, b = np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]
+        kb = b.max() + 1
+        c = np.bincount(a * kb + b, minlength=(a.max() + 1) * kb).reshape(-1, kb).astype(float)
+        outer, nz = np.outer(c.sum(1), c.sum(0)), c > 0
+        return float((c[nz] / n * np.log(n * c[nz] / outer[nz])).sum())
+
+    mi = np.array([[mutual_info(d, v) for v in factors.T] for d in binned])  # (L, M)
+    entropy = np.array([mutual_info(v, v) for v in factors.T])
+    top = np.sort(mi, axis=0)[::-1]
+    return float(np.mean((top[0] - top[1]) / entropy))
+
+
+def _plain_dci(codes, factors, alpha: float = DCI_ALPHA) -> float:
+    """DCI disentanglement as the paper's code computes it: standardised variables, one
+    scikit-learn ``Lasso`` per factor (the paper's linear regressor), importance |W|, and
+    disentanglement_lib's entropy scores (scipy.stats.entropy of R + 1e-11)."""
+    import numpy as np
+    import scipy.stats
+    from sklearn.linear_model import Lasso
+
+    z = (codes - codes.mean(0)) / codes.std(0)
+    v = (factors - factors.mean(0)) / factors.std(0)
+    importance = np.stack([np.abs(Lasso(alpha=alpha, fit_intercept=False, tol=1e-10,
+                                        max_iter=100_000).fit(z, v[:, m]).coef_)
+                           for m in range(v.shape[1])], 1)  # (L, M)
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=importance.shape[1])
+    rho = importance.sum(1) / importance.sum()
+    return float((rho * per_code).sum())
+
+
 def _implementations(workload: str):
     """name -> fn(inputs) returning the score; the peer's entries only when it imports."""
-    from reptutor.metrics import factor_vae_score, mig
+    from reptutor.metrics import dci, factor_vae_score, mig
+
+    if workload == "dci":  # disentanglement_lib's DCI fits boosted trees: a different number
+        return {"reptutor": lambda x: dci(x["codes"], x["factors"]).disentanglement,
+                "plain_sklearn": lambda x: _plain_dci(x["codes"].double().numpy(),
+                                                      x["factors"].double().numpy())}
 
     impls = {}
     if workload == "mig":
         impls["reptutor"] = lambda x: mig(x["codes"], x["factors"]).score
+        impls["plain_numpy"] = lambda x: _plain_mig(x["codes"].numpy(), x["factors"].numpy())
+        impls["plain_numpy_loops"] = lambda x: _plain_mig_loops(x["codes"].numpy(),
+                                                                x["factors"].numpy())
     else:
         impls["reptutor"] = lambda x: factor_vae_score(
             x["votes"], x["fixed"], global_codes=x["global_codes"],
@@ -253,27 +332,35 @@ def run(args) -> int:
         if not args.no_memory:
             for name in names:
                 peaks[name], notes[name] = _peak_mib(workload, name, args.threads)
-        n = N if workload == "mig" else FVAE["num_train"]
+        n = N if workload in ("mig", "dci") else FVAE["num_train"]
+        # the best peer: the fastest of those that give the same score (within --tol)
+        fastest = min((p for p in names if p != "reptutor"
+                       and abs(values[p] - values["reptutor"]) <= args.tol), default=None,
+                      key=lambda p: statistics.median(times[p]))
         for name in names:
-            peer = "disentanglement_lib" if name == "reptutor" and len(names) > 1 else ""
-            row = dict(workload=workload, n=n, d=L, impl=name, peer=peer, rounds=rounds,
-                       threads=args.threads, time_ratio_median="", time_ratio_q25="",
-                       time_ratio_q75="", median_time_s=statistics.median(times[name]),
-                       peak_mib="" if peaks.get(name) is None else peaks[name], mem_ratio="",
-                       value_abs_diff="", value=values[name], note=notes.get(name, ""))
-            if peer:
-                q1, med, q3 = quartiles([t / p for t, p in zip(times[name], times[peer])])
-                row.update(time_ratio_median=med, time_ratio_q25=q1, time_ratio_q75=q3,
-                           value_abs_diff=abs(values[name] - values[peer]))
-                if peaks.get(name) and peaks.get(peer):
-                    row["mem_ratio"] = peaks[name] / peaks[peer]
-                elif peaks.get(peer) == 0.0:
-                    row["note"] = (row["note"] + " no mem ratio: the peer's extra peak is 0 MiB "
-                                   "(it fits in pages the process already holds)").strip()
-            elif name == "reptutor":
-                row["note"] = (row["note"] + " peer unavailable: " + peer_info).strip()
-            rows.append(row)
-            _print_row(row)
+            peers = [p for p in names if p != "reptutor"] if name == "reptutor" else []
+            for peer in peers or [""]:
+                row = dict(workload=workload, n=n, d=L, impl=name, peer=peer, rounds=rounds,
+                           threads=args.threads, time_ratio_median="", time_ratio_q25="",
+                           time_ratio_q75="", median_time_s=statistics.median(times[name]),
+                           peak_mib="" if peaks.get(name) is None else peaks[name], mem_ratio="",
+                           value_abs_diff="", value=values[name], note=notes.get(name, ""),
+                           same_numbers="", best_peer="")
+                if peer:
+                    q1, med, q3 = quartiles([t / p for t, p in zip(times[name], times[peer])])
+                    diff = abs(values[name] - values[peer])
+                    row.update(time_ratio_median=med, time_ratio_q25=q1, time_ratio_q75=q3,
+                               value_abs_diff=diff, same_numbers=bool(diff <= args.tol),
+                               best_peer=peer == fastest)
+                    if peaks.get(name) and peaks.get(peer):
+                        row["mem_ratio"] = peaks[name] / peaks[peer]
+                    elif peaks.get(peer) == 0.0:
+                        row["note"] = (row["note"] + " no mem ratio: the peer's extra peak is 0 "
+                                       "MiB (it fits in pages the process already holds)").strip()
+                if name == "reptutor" and peer_mig is None:
+                    row["note"] = (row["note"] + " peer unavailable: " + peer_info).strip()
+                rows.append(row)
+                _print_row(row)
     write_csv(out / "disentanglement.csv", rows)
     _plot(rows, out)
     print(f"wrote {out / 'disentanglement.csv'}, {out / 'disentanglement_time_ratio.png'}")
@@ -304,16 +391,16 @@ def _plot(rows, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     ratio_rows = [r for r in rows if r["time_ratio_median"] != ""]
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(ratio_rows)), 3))
     if ratio_rows:
-        labels = [r["workload"] for r in ratio_rows]
+        labels = [f"{r['workload']}\nvs {r['peer']}" for r in ratio_rows]
         med = [r["time_ratio_median"] for r in ratio_rows]
         err = [[m - r["time_ratio_q25"] for m, r in zip(med, ratio_rows)],
                [r["time_ratio_q75"] - m for m, r in zip(med, ratio_rows)]]
         ax.bar(labels, med, yerr=err, capsize=4, color="tab:blue")
         ax.axhline(1 / 1.5, color="tab:red", ls="--", lw=1, label="1/1.5 (acceptance)")
         ax.set_yscale("log")
-        ax.set_ylabel("time reptutor / disentanglement_lib")
+        ax.set_ylabel("time reptutor / peer")
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "peer unavailable", ha="center", va="center")

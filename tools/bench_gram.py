@@ -256,10 +256,10 @@ def _mm_rate(n: int, d: int, side: str, reps: int = 5) -> float:
     f = (lambda: x.T @ y) if side == "features" else (lambda: x @ y.T)
     f()
     times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+    for _ in range(reps):  # process CPU time, as the rounds (benchlib.rotating_rounds)
+        t0 = time.process_time()
         f()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     flop = 2.0 * n * d * d if side == "features" else 2.0 * n * n * d
     return flop / statistics.median(times) / 1e9
 
@@ -322,7 +322,7 @@ def _case(args, workload, d):
                     peak_mib=peaks.get(name) if peaks.get(name) is not None else "",
                     mem_ratio="", loss_abs_diff="", grad_max_abs_diff="", loss=losses[name],
                     note=notes.get(name, ""), matmul_gflop=gflop, gflops=gflop / med,
-                    mm_rate_gflops=rates[side], side=side)
+                    mm_rate_gflops=rates[side], side=side, same_numbers="", best_peer="")
         if name != "reptutor":
             rows.append(base)
             continue
@@ -333,9 +333,20 @@ def _case(args, workload, d):
             row["loss_abs_diff"] = abs(losses[name] - losses[peer])
             row["grad_max_abs_diff"] = max(float((x - y).abs().max())
                                            for x, y in zip(grads[name], grads[peer]))
+            scale = max(float(x.abs().max()) for x in grads[name])
+            # the same numbers: loss within --tol (relative), gradient within --grad-rtol
+            row["same_numbers"] = bool(
+                row["loss_abs_diff"] <= args.tol * max(1.0, abs(losses[name]))
+                and row["grad_max_abs_diff"] <= args.grad_rtol * scale)
             if peaks.get(name) and peaks.get(peer):
                 row["mem_ratio"] = peaks[name] / peaks[peer]
             rows.append(row)
+    same = [r for r in rows if r["peer"] and r["same_numbers"]]
+    if same:  # the best peer: the fastest of those that give the same numbers
+        fastest = min(same, key=lambda r: statistics.median(times[r["peer"]]))["peer"]
+        for r in rows:
+            if r["peer"]:
+                r["best_peer"] = r["peer"] == fastest
     return rows
 
 
@@ -430,6 +441,8 @@ def register(subparsers) -> None:
     g.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     g.add_argument("--tol", type=float, default=1e-4,
                    help="largest accepted |loss difference| / max(1, |loss|) against a peer")
+    g.add_argument("--grad-rtol", type=float, default=1e-3,
+                   help="largest accepted max|gradient difference| / max|gradient| against a peer")
     g.set_defaults(func=run)
     p = subparsers.add_parser("_gram_probe", help=argparse.SUPPRESS)
     p.add_argument("--workload", required=True, choices=WORKLOADS)

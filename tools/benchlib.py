@@ -107,28 +107,31 @@ def n_rounds(budget_s: float, warm_s: float, min_rounds: int, max_rounds: int) -
     return int(min(max_rounds, max(min_rounds, budget_s // max(warm_s, 1e-9))))
 
 
-def rotating_rounds(calls: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+def rotating_rounds(calls: Mapping[str, Callable[[], object]], rounds: int,
+                    clock: Callable[[], float] = time.process_time) -> dict[str, list[float]]:
     """Time every call once per round, the first call of round ``r`` being the ``r``-th one.
 
     Rotating who goes first spreads load from other processes on a shared machine, and any
     cache warmed by the previous call, over all implementations alike; ratios are then taken
-    per round (:func:`quartiles` of ``t_a[r] / t_b[r]``).
+    per round (:func:`quartiles` of ``t_a[r] / t_b[r]``). The default clock is the process's
+    CPU time (``time.process_time``): with the benchmarks' one thread it is the time the call
+    computed, and time spent waiting while other processes hold the shared cores does not count.
 
     Args:
         calls: name -> a call with no arguments (its result is discarded).
         rounds: number of rounds.
+        clock: seconds, read before and after each call (``time.perf_counter`` for wall time).
 
     Returns:
-        name -> the ``rounds`` wall-clock durations in seconds (``time.perf_counter``), in round
-        order.
+        name -> the ``rounds`` durations in seconds, in round order.
     """
     names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first
-            t0 = time.perf_counter()
+            t0 = clock()
             calls[name]()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return times
 
 

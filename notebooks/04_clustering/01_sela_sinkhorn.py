@@ -204,15 +204,15 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 # it), and the objective is continuous and strictly convex because $-H$ is.
 #
 # *Form.* The derivative of $Q\log Q$ is $-\infty$ at 0, so the minimiser has no zero entry and
-# only the equality constraints are active. With multipliers $f_i$ for the rows and $g_y$ for
+# only the equality constraints are active. With multipliers $a_i$ for the rows and $b_y$ for
 # the columns, stationarity of the Lagrangian reads
-# $-\log p(y\mid x_i)+\frac1\lambda(\log Q_{iy}+1)=f_i+g_y$, that is
-# $Q_{iy}=e^{\lambda f_i-1}\,p(y\mid x_i)^\lambda\,e^{\lambda g_y}$: a row factor $\beta_i$ times
+# $-\log p(y\mid x_i)+\frac1\lambda(\log Q_{iy}+1)=a_i+b_y$, that is
+# $Q_{iy}=e^{\lambda a_i-1}\,p(y\mid x_i)^\lambda\,e^{\lambda b_y}$: a row factor $\beta_i$ times
 # $G_{iy}$ times a column factor $\alpha_y$.
 #
 # *Iterations.* The two updates are exactly what makes the column sums, then the row sums, of
 # $\operatorname{diag}(\beta)G\operatorname{diag}(\alpha)$ right. Each one maximises the concave
-# dual function over one block of variables ($g$, then $f$) with the other held fixed: this is
+# dual function over one block of variables ($b$, then $a$) with the other held fixed: this is
 # block coordinate ascent, or alternating KL projections onto the row and column constraints.
 # Sinkhorn and Knopp proved convergence for positive matrices
 # {cite}`sinkhorn1967concerning`. The linear rate comes from Hilbert's projective metric
@@ -239,6 +239,9 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 #   $\lambda$ times the spread of a row of $\log P$ passes about 700 (float64), small entries
 #   underflow to 0. One at a time that is harmless. If a whole column underflows, that cluster
 #   cannot be rebalanced any more, and the solver raises an error that points to the log domain.
+#   The default, `method="auto"`, runs the scaling path where it can certify that the
+#   underflowed entries change nothing (it checks their share of every row and column sum) and
+#   the log domain otherwise, so it returns the log domain's plan at the scaling path's speed.
 # * **Rows and columns are free.** Adding a constant to a row of $\log P$ (a sample-dependent
 #   offset such as the log-normaliser of a softmax) or to a column changes only $\beta$ or
 #   $\alpha$, not the plan. Logits can be passed instead of log-probabilities.
@@ -337,8 +340,9 @@ print("row sums", ours.sum(1)[:3].tolist(), "... column sums", ours.sum(0).tolis
 #
 # Random posteriors $P=\operatorname{softmax}(s\,Z)$ with $Z$ standard normal, $N$ samples and $K$
 # clusters ($K$ divides $N$). The exact LP optimum comes from the Hungarian algorithm on the
-# replicated cost. For each $\lambda$ we solve the regularised problem in the log domain to an L1
-# marginal error of $10^{-7}$ and record the transport cost $\langle Q^\lambda,-\log P\rangle$.
+# replicated cost. For each $\lambda$ we solve the regularised problem (default
+# `method="auto"`, the log domain's plan) to an L1 marginal error of $10^{-7}$ and record the
+# transport cost $\langle Q^\lambda,-\log P\rangle$.
 # Both marginals are measured directly on the returned plan, not read from the solver's report.
 
 # %%

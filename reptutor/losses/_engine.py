@@ -7,10 +7,16 @@ matrix :math:`S = QK^\top/\tau`; one autograd function, :func:`logsumexp_candida
 in two modes:
 
 * dense (``chunk_size=None``): one similarity matmul, kept for the backward pass; a view's
-  exclusion from its own denominator is written into :math:`S` by index (no boolean mask). When
-  the query and key sets coincide (NT-Xent, SupCon) the backward uses the symmetry of :math:`S`
-  to need a single matmul, :math:`\partial\mathcal L/\partial W = G W/\tau` with :math:`G` the
-  symmetrised softmax weights, built block by block.
+  exclusion from its own denominator is written into :math:`S` by index (no boolean mask).
+  *Dense backward*: without column log-sum-exps the kept matrix is overwritten, block by block,
+  by :math:`E = e^{S - \max}` (its row sums give the log-sum-exp), so that the backward needs no
+  exponential and no pass over the matrix: with :math:`r_i` the row's upstream gradient over
+  its sum, :math:`\partial/\partial Q = \operatorname{diag}(r) E K / \tau` and
+  :math:`\partial/\partial K = E^\top \operatorname{diag}(r) Q / \tau`, both added when the
+  query and key sets coincide (NT-Xent, SupCon): two products that read :math:`E` and
+  :math:`E^\top` in place (a profile at :math:`2N = 2048, D = 128`: recomputing the exponentials
+  and forming the symmetrised weights cost more than the second product). With column
+  log-sum-exps (symmetric InfoNCE) the logits are kept and the weights recomputed per block.
 * streamed (``chunk_size=B``): the rows are processed in blocks of :math:`B`; a block of logits
   is computed, reduced to its log-sum-exp (and, for the symmetric InfoNCE, folded into a running
   column log-sum-exp) and discarded. The backward recomputes each block from the saved
@@ -47,7 +53,8 @@ import torch
 from reptutor import _checks
 from reptutor._reduction import REDUCTIONS
 
-__all__ = ["CandidateLSE", "logsumexp_candidates", "validate_options", "validate_pair"]
+__all__ = ["CandidateLSE", "logsumexp_candidates", "unit_rows", "validate_options",
+           "validate_pair"]
 
 # Entries per block when the dense path walks its kept (M, M') matrix (masking, backward):
 # 2**22 float32 entries = 16 MiB of temporaries, small next to the matrix itself.
@@ -60,6 +67,40 @@ class CandidateLSE(NamedTuple):
     row: torch.Tensor  # (M,) log-sum-exp of each query's candidates
     col: torch.Tensor  # (M',) log-sum-exp of each key's candidates (want_cols), else (0,)
     pos: torch.Tensor  # (M,) s_{i, pos_idx[i]} read from the same logits (pos_idx), else (0,)
+
+
+class _UnitRows(torch.autograd.Function):
+    r"""``F.normalize(x, dim=1)``, same forward, with a three-operation backward.
+
+    :math:`w = x / \max(\lVert x\rVert, \epsilon)`; for :math:`\lVert x\rVert > \epsilon`,
+    :math:`\bar x = (\bar w - w\,\langle w, \bar w\rangle) / \lVert x\rVert`, and
+    :math:`\bar w / \epsilon` where the norm was clamped (there :math:`w = x/\epsilon` is
+    linear in :math:`x`). Autograd through ``F.normalize`` runs about ten operations for this
+    (norm, clamp, broadcast division, each with its backward), which cost as much as the
+    similarity matmul itself at a few hundred rows. The backward is written with differentiable
+    out-of-place operations on the saved input, so double backward is exact.
+    """
+
+    @staticmethod
+    def forward(ctx, x, eps):  # type: ignore[override]
+        norm = x.norm(dim=1, keepdim=True).clamp_min(eps)  # (M, 1)
+        ctx.save_for_backward(x, norm)
+        ctx.eps = eps
+        return x / norm
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, norm = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: recompute the norm differentiably
+            norm = x.norm(dim=1, keepdim=True).clamp_min(ctx.eps)
+        w = x / norm
+        radial = (w * grad).sum(dim=1, keepdim=True) * (norm > ctx.eps)  # 0 where clamped
+        return (grad - w * radial) / norm, None
+
+
+def unit_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Rows scaled to unit L2 norm, as ``F.normalize(x, dim=1, eps=eps)`` (faster backward)."""
+    return _UnitRows.apply(x, eps)
 
 
 def _mask_block(s: torch.Tensor, r0: int, r1: int, self_idx: torch.Tensor | None,
@@ -116,16 +157,20 @@ class _ContrastiveLogSumExp(torch.autograd.Function):
         keys = q if k is None else k
         m, m_keys = q.shape[0], keys.shape[0]
         dense = chunk is None
+        # Dense without columns: the kept matrix is overwritten by E = exp(s - max) (module
+        # docstring, *Dense backward*), so that the backward needs no exponential at all.
+        keep_e = dense and not want_cols
         step = min(m, max(1, _DENSE_BLOCK_ENTRIES // m_keys) if dense else chunk)
         q_scaled = q * inv_tau  # (M, D): scaling the queries saves a pass over every logit
         row = q.new_empty(m)
         col = q.new_full((m_keys,), float("-inf")) if want_cols else q.new_empty(0)
         pos = q.new_empty(m) if pos_idx is not None else q.new_empty(0)
+        scale = q.new_empty(m) if keep_e else q.new_empty(0)  # (M,) 1 / sum_j E_ij
         full = torch.mm(q_scaled, keys.T) if dense else None  # (M, M') the one similarity matmul
         s_buf = None if dense else q.new_empty(step, m_keys)  # (B, M') streamed block of logits
-        # Scratch for exp(s - max): the kept matrix must survive, a streamed block need not
-        # (its row log-sum-exp is taken in place, after the column one if any).
-        e_buf = q.new_empty(step, m_keys) if (dense or want_cols) else None
+        # Scratch for exp(s - max) of the columns (the block's rows are still needed after it);
+        # a streamed block's row log-sum-exp is then taken in place.
+        e_buf = q.new_empty(step, m_keys) if want_cols else None
         for r0 in range(0, m, step):
             r1 = min(m, r0 + step)
             if dense:
@@ -137,14 +182,21 @@ class _ContrastiveLogSumExp(torch.autograd.Function):
             _mask_block(s, r0, r1, self_idx, q_lab, k_lab)
             if want_cols:  # streaming column log-sum-exp: log(e^col + sum_block e^s)
                 col = torch.logaddexp(col, _logsumexp(s, 0, e_buf[: r1 - r0]))
-            row[r0:r1] = _logsumexp(s, 1, e_buf[: r1 - r0] if dense else s)
-        ctx.save_for_backward(q, k, row, col, full, self_idx, q_lab, k_lab, pos_idx)
-        ctx.inv_tau, ctx.step, ctx.want_cols = inv_tau, step, want_cols
+            if keep_e:  # the block becomes E = exp(s - max) in place; its sums give the LSE
+                top = s.amax(dim=1, keepdim=True)
+                top.masked_fill_(torch.isinf(top), 0.0)  # no candidate: E = 0, LSE = -inf
+                total = torch.sub(s, top, out=s).exp_().sum(dim=1)  # (B,) >= 1 (holds e^0)
+                row[r0:r1] = total.log().add_(top.squeeze(1))
+                scale[r0:r1] = torch.where(total > 0, total.reciprocal(), 0.0)
+            else:
+                row[r0:r1] = _logsumexp(s, 1, e_buf[: r1 - r0] if dense else s)
+        ctx.save_for_backward(q, k, row, col, full, self_idx, q_lab, k_lab, pos_idx, scale)
+        ctx.inv_tau, ctx.step, ctx.want_cols, ctx.keep_e = inv_tau, step, want_cols, keep_e
         return row, col, pos
 
     @staticmethod
     def backward(ctx, g_row, g_col, g_pos):  # type: ignore[override]
-        q, k, row, col, full, self_idx, q_lab, k_lab, pos_idx = ctx.saved_tensors
+        q, k, row, col, full, self_idx, q_lab, k_lab, pos_idx, scale = ctx.saved_tensors
         need_q = ctx.needs_input_grad[0]
         need_k = k is not None and ctx.needs_input_grad[1]
         if torch.is_grad_enabled():
@@ -154,37 +206,14 @@ class _ContrastiveLogSumExp(torch.autograd.Function):
                                     (g_row, g_col, g_pos), need_q, need_k)
         sym = k is None
         keys = q if sym else k
-        m, m_keys, step = q.shape[0], keys.shape[0], ctx.step
-        dq = torch.empty_like(q) if need_q else None
-        dk = torch.zeros_like(keys) if need_k else None
-        dense = full is not None
-        q_scaled = None if dense else q * ctx.inv_tau
-        # Streamed: the recomputed block becomes d loss / d s in place. Dense: the kept matrix
-        # is read only, so the block's gradient needs its own buffer.
-        s_buf = None if dense else q.new_empty(step, m_keys)
-        e_buf = q.new_empty(step, m_keys) if dense else None
-        t_buf = q.new_empty(step, m_keys) if (sym or ctx.want_cols) else None
-        for r0 in range(0, m, step):
-            r1 = min(m, r0 + step)
-            if dense:
-                s = full[r0:r1]
-            else:  # recompute the block of logits from the saved embeddings
-                s = torch.mm(q_scaled[r0:r1], keys.T, out=s_buf[: r1 - r0])
-                _mask_block(s, r0, r1, self_idx, q_lab, k_lab)
-            t = None
-            if ctx.want_cols:  # d col_j / d s_ij = exp(s_ij - col_j)
-                t = torch.sub(s, col[None, :], out=t_buf[: r1 - r0]).exp_().mul_(g_col[None, :])
-            elif sym:  # S = S^T: the transposed block's weights, so dW = (G + G^T) W / tau
-                t = torch.sub(s, row[None, :], out=t_buf[: r1 - r0]).exp_().mul_(g_row[None, :])
-            # d row_i / d s_ij = softmax_j(s_i.) = exp(s_ij - row_i), times the gradient of row_i.
-            e = torch.sub(s, row[r0:r1, None], out=e_buf[: r1 - r0] if dense else s).exp_()
-            e.mul_(g_row[r0:r1, None])
-            if t is not None:
-                e.add_(t)
-            if dq is not None:
-                torch.mm(e, keys, out=dq[r0:r1])
-            if dk is not None:
-                dk.addmm_(e.T, q[r0:r1])
+        if ctx.keep_e:
+            # under autocast the kept E is in the low-precision dtype; the backward runs
+            # outside autocast, so its products are taken in the inputs' dtype
+            e = full if full.dtype == q.dtype else full.to(q.dtype)
+            dq, dk = _kept_backward(e, scale * g_row, q, keys, sym, need_q, need_k)
+        else:
+            dq, dk = _block_backward(ctx, q, k, row, col, full, self_idx, q_lab, k_lab, g_row,
+                                     g_col, need_q, need_k)
         if pos_idx is not None:  # d pos_i / d s_{i,p(i)} = 1: O(M D), no block needed
             if dq is not None:
                 dq.addcmul_(g_pos[:, None], keys[pos_idx])
@@ -197,6 +226,65 @@ class _ContrastiveLogSumExp(torch.autograd.Function):
         if dk is not None:
             dk.mul_(ctx.inv_tau)
         return dq, dk, None, None, None, None, None, None, None
+
+
+def _kept_backward(e, r, q, keys, sym, need_q, need_k):
+    r"""First derivatives (times :math:`\tau`) from the kept :math:`E`, without the positives.
+
+    The weights are :math:`G = \operatorname{diag}(r)\,E` with :math:`r_i = \bar\ell_i / \sum_j
+    E_{ij}` (the row softmax times the row's upstream gradient); :math:`\partial/\partial Q = GK`,
+    :math:`\partial/\partial K = G^\top Q`, both added when :math:`K = Q`. Written as products
+    with :math:`E` and :math:`E^\top` (BLAS reads the transpose in place), so no pass over the
+    :math:`M \times M'` matrix is needed besides the products.
+    """
+    dq = dk = None
+    rq = r[:, None] * q  # (M, D)
+    if need_q:
+        dq = torch.mm(e, keys).mul_(r[:, None])  # (M, D) diag(r) E K
+        if sym:
+            dq.addmm_(e.T, rq)  # + E^T diag(r) Q: the keys are the queries
+    if need_k:  # never when sym
+        dk = torch.mm(e.T, rq)  # (M', D)
+    return dq, dk
+
+
+def _block_backward(ctx, q, k, row, col, full, self_idx, q_lab, k_lab, g_row, g_col, need_q,
+                    need_k):
+    """First derivatives (times tau) block by block from the logits, without the positives."""
+    sym = k is None
+    keys = q if sym else k
+    m, m_keys, step = q.shape[0], keys.shape[0], ctx.step
+    dq = torch.empty_like(q) if need_q else None
+    dk = torch.zeros_like(keys) if need_k else None
+    dense = full is not None
+    q_scaled = None if dense else q * ctx.inv_tau
+    # Streamed: the recomputed block becomes d loss / d s in place. Dense: the kept matrix
+    # is read only, so the block's gradient needs its own buffer.
+    s_buf = None if dense else q.new_empty(step, m_keys)
+    e_buf = q.new_empty(step, m_keys) if dense else None
+    t_buf = q.new_empty(step, m_keys) if (sym or ctx.want_cols) else None
+    for r0 in range(0, m, step):
+        r1 = min(m, r0 + step)
+        if dense:
+            s = full[r0:r1]
+        else:  # recompute the block of logits from the saved embeddings
+            s = torch.mm(q_scaled[r0:r1], keys.T, out=s_buf[: r1 - r0])
+            _mask_block(s, r0, r1, self_idx, q_lab, k_lab)
+        t = None
+        if ctx.want_cols:  # d col_j / d s_ij = exp(s_ij - col_j)
+            t = torch.sub(s, col[None, :], out=t_buf[: r1 - r0]).exp_().mul_(g_col[None, :])
+        elif sym:  # S = S^T: the transposed block's weights, so dW = (G + G^T) W / tau
+            t = torch.sub(s, row[None, :], out=t_buf[: r1 - r0]).exp_().mul_(g_row[None, :])
+        # d row_i / d s_ij = softmax_j(s_i.) = exp(s_ij - row_i), times the gradient of row_i.
+        e = torch.sub(s, row[r0:r1, None], out=e_buf[: r1 - r0] if dense else s).exp_()
+        e.mul_(g_row[r0:r1, None])
+        if t is not None:
+            e.add_(t)
+        if dq is not None:
+            torch.mm(e, keys, out=dq[r0:r1])
+        if dk is not None:
+            dk.addmm_(e.T, q[r0:r1])
+    return dq, dk
 
 
 def _double_backward(ctx, q, k, self_idx, q_lab, k_lab, pos_idx, grads, need_q, need_k):

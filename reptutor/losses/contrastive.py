@@ -38,13 +38,12 @@ from __future__ import annotations
 import math  # noqa: F401  (used by the doctests)
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks, _distributed
 from reptutor._reduction import reduce as _reduce
 from reptutor._repr import hyper_parameters
-from reptutor.losses._engine import logsumexp_candidates, validate_options, validate_pair
+from reptutor.losses._engine import logsumexp_candidates, unit_rows, validate_options, validate_pair
 
 __all__ = ["info_nce_loss", "nt_xent_loss", "InfoNCELoss", "NTXentLoss"]
 
@@ -148,7 +147,7 @@ def info_nce_loss(
     temperature = validate_pair(z_a, z_b, temperature, reduction, chunk_size, distributed)
     _checks.boolean("symmetric", symmetric)
     if _checks.boolean("normalize", normalize):
-        z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
+        z_a, z_b = unit_rows(z_a), unit_rows(z_b)
     distributed = distributed and _distributed.is_active()
     if distributed:
         all_a, offset = _distributed.gather_rows(z_a)  # (N_all, D), gradient to each rank
@@ -235,7 +234,7 @@ def nt_xent_loss(
     """
     temperature = validate_pair(z_a, z_b, temperature, reduction, chunk_size, distributed)
     n = _checks.rows("z_a", z_a, 2, "NT-Xent needs negatives").shape[0]
-    w = F.normalize(torch.cat([z_a, z_b], dim=0), dim=1)  # (2N, D) unit vectors
+    w = unit_rows(torch.cat([z_a, z_b], dim=0))  # (2N, D) unit vectors
     views = torch.arange(2 * n, device=w.device)  # (2N,) k
     partner = (views + n) % (2 * n)  # (2N,) p(k): the other view of the same sample
     distributed = distributed and _distributed.is_active()

@@ -23,13 +23,12 @@ from __future__ import annotations
 import math  # noqa: F401  (used by the doctests)
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from reptutor import _checks, _distributed
 from reptutor._repr import hyper_parameters
 from reptutor._reduction import reduce as _reduce
-from reptutor.losses._engine import logsumexp_candidates, validate_options, validate_pair
+from reptutor.losses._engine import logsumexp_candidates, unit_rows, validate_options, validate_pair
 
 __all__ = ["supcon_loss", "class_conditional_info_nce_loss", "SupConLoss",
            "ClassConditionalInfoNCELoss"]
@@ -136,7 +135,7 @@ def supcon_loss(
         labels = torch.arange(n, device=z.device)
     else:
         _check_labels(labels, n, z, "z")
-    w = F.normalize(z.reshape(n_views * n, d), dim=1)  # (M, D) unit views, row v N + i, M = V N
+    w = unit_rows(z.reshape(n_views * n, d))  # (M, D) unit views, row v N + i, M = V N
     y = labels.repeat(n_views)  # (M,) a view keeps its sample's label
     distributed = distributed and _distributed.is_active()
     if distributed:
@@ -235,7 +234,7 @@ def class_conditional_info_nce_loss(
     _check_labels(labels, z_a.shape[0], z_a, "z_a")
     _checks.boolean("symmetric", symmetric)
     if _checks.boolean("normalize", normalize):
-        z_a, z_b = F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
+        z_a, z_b = unit_rows(z_a), unit_rows(z_b)
     distributed = distributed and _distributed.is_active()
     if distributed:
         all_a, offset = _distributed.gather_rows(z_a)

@@ -37,7 +37,7 @@ from torch import nn
 
 from reptutor import _checks
 from reptutor._repr import hyper_parameters
-from reptutor.losses._gram import gram as _gram
+from reptutor.losses._gram import _symmetric_product, gram as _gram
 
 __all__ = [
     "VICRegTerms",
@@ -235,8 +235,58 @@ def covariance_term(z: torch.Tensor, *, form: str = "auto") -> torch.Tensor:
     """
     _one_view("z", z)
     _checks.choice("form", form, _FORMS)
-    zc, diag = _centred_diag(z)
-    return _covariance(zc, diag, form, z.dtype)
+    return _view_stats(z, form)[1]
+
+
+class _OffDiagonalGram(torch.autograd.Function):
+    r"""``(sum_{k != l} G_kl^2, diag G)`` of :math:`G = Z_c^\top Z_c`, one product each way.
+
+    Forward: the block-triangular product of :func:`reptutor.losses._gram.gram`, its diagonal
+    taken out and zeroed in place, one square-sum. Backward: with :math:`G_{\text{off}}` the
+    zero-diagonal (symmetric) Gram matrix,
+
+    .. math::
+
+        \bar Z_c = Z_c\,\big(4\,\bar o\,G_{\text{off}} + 2\operatorname{diag}(\bar g)\big),
+
+    one :math:`N \times D \times D` product and one pass over the :math:`D \times D` matrix,
+    where autograd through ``cov - diag_embed(diag)``, ``pow``, ``sum`` and a general Gram
+    matrix makes several. Under ``create_graph=True`` the same formula is written with
+    differentiable operations on the saved input, so second derivatives are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, zc: torch.Tensor):  # type: ignore[override]
+        g = _symmetric_product(zc.mT).to(zc.dtype)  # (D, D); .to: an autocast product
+        diag = g.diagonal().clone()  # (D,) G_kk = sum_i zc_ik^2
+        g.diagonal().zero_()  # G_off, its diagonal exactly 0
+        ctx.save_for_backward(zc, g)
+        return g.pow(2).sum(), diag
+
+    @staticmethod
+    def backward(ctx, g_off: torch.Tensor, g_diag: torch.Tensor):  # type: ignore[override]
+        zc, off = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: differentiable in zc and the grads
+            gram = zc.mT @ zc
+            off = gram - torch.diag_embed(gram.diagonal())
+            return zc @ (4 * g_off * off + 2 * torch.diag_embed(g_diag)).to(zc.dtype)
+        m = off.mul(4 * g_off)  # (D, D) zero diagonal
+        m.diagonal().copy_(2 * g_diag)
+        return zc @ m.to(zc.dtype)
+
+
+def _view_stats(z: torch.Tensor, form: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One view's unbiased variances C_kk (D,) and covariance term c(Z) (already validated)."""
+    n, d = z.shape
+    if form == "auto":
+        form = "samples" if d > n else "features"
+    if form == "samples":
+        zc, diag = _centred_diag(z)
+        return diag, _covariance(zc, diag, "samples", z.dtype)
+    zc = z - z.mean(dim=0, keepdim=True)  # (N, D)
+    # the variances are the diagonal of the same product (no separate pass over Z_c)
+    off2, g_diag = _OffDiagonalGram.apply(zc)
+    return g_diag / (n - 1), off2 / ((n - 1) ** 2 * d)
 
 
 def _covariance(zc: torch.Tensor, diag: torch.Tensor, form: str,
@@ -327,12 +377,11 @@ def vicreg_terms(
                                        gamma)
     inv = F.mse_loss(z_a, z_b)  # s(Z, Z'), mean over N*D entries
     # each view is centred once; its variances feed both the hinge and the covariance term
-    (zc_a, diag_a), (zc_b, diag_b) = _centred_diag(z_a), _centred_diag(z_b)
+    (diag_a, cov_a), (diag_b, cov_b) = _view_stats(z_a, "auto"), _view_stats(z_b, "auto")
     # official code: the variance hinge is *averaged* over the two branches
     var = 0.5 * (_hinge(diag_a, gamma, eps) + _hinge(diag_b, gamma, eps))
     # ... and the covariance penalty is *summed* over them
-    cov = (_covariance(zc_a, diag_a, "auto", z_a.dtype)
-           + _covariance(zc_b, diag_b, "auto", z_b.dtype))
+    cov = cov_a + cov_b
     return VICRegTerms(lam * inv + mu * var + nu * cov, inv, var, cov)
 
 

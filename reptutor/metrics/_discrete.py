@@ -41,6 +41,15 @@ def _integer_matrix(name: str, x: object, *, n: int | None = None) -> torch.Tens
 
 def _dense_ids(x: torch.Tensor) -> torch.Tensor:
     """Renumber each column of an integer matrix to ``0..(distinct values - 1)``, order kept."""
+    n, c = x.shape
+    lo, hi = int(x.min()), int(x.max())
+    if hi - lo < 4 * n + 1024:  # small value range: a presence table instead of a sort
+        span = hi - lo + 1
+        flat = (x.long() - lo) + torch.arange(c, device=x.device) * span  # (N, C) cell of each value
+        present = torch.zeros(c * span, dtype=torch.bool, device=x.device)
+        present[flat.reshape(-1)] = True
+        rank = present.view(c, span).cumsum(1).sub_(1).view(-1)  # (C * span,) rank of each value
+        return rank[flat].to(x.dtype)  # (N, C)
     values, order = x.sort(dim=0)  # (N, C) each column sorted
     new = torch.zeros_like(values)
     new[1:] = (values[1:] != values[:-1]).cumsum(0)  # (N, C) rank of each distinct value
@@ -94,7 +103,11 @@ def discretize(codes: torch.Tensor, *, bins: int = 20) -> torch.Tensor:
     """
     _checks.tensor("codes", codes, ndim=2)
     bins = _checks.integer("bins", bins, minimum=1)
-    x = codes.T.contiguous()  # (L, N): searchsorted wants one sorted edge row per dimension
+    return _bin_rows(codes.T.contiguous(), bins).T  # (N, L)
+
+
+def _bin_rows(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """:func:`discretize` of the rows of ``x`` (L, N), contiguous; returns (L, N) long."""
     low, high = x.min(dim=1).values, x.max(dim=1).values  # (L,), (L,)
     flat = low == high  # np.histogram widens an empty range by 1/2 on both sides
     low, high = torch.where(flat, low - 0.5, low), torch.where(flat, high + 0.5, high)
@@ -104,7 +117,19 @@ def discretize(codes: torch.Tensor, *, bins: int = 20) -> torch.Tensor:
     # np.linspace multiplies by the step, except for a step that underflows to 0 (gh-5437)
     edges = torch.where((step == 0)[:, None], k / bins * delta[:, None], k * step[:, None])
     edges = edges + low[:, None]  # (L, bins) left bin edges, the last edge (the max) dropped
-    return (torch.searchsorted(edges, x, right=True) - 1).T  # (N, L) np.digitize - 1
+    # The bin is the number of edges <= z, minus 1 (np.digitize - 1): a binary search per
+    # value (searchsorted). Cheaper: guess it by arithmetic, check the guess against the edges
+    # themselves, and search only for the values whose guess is off (rounding at an edge).
+    if not bool((step > 0).all()):
+        return torch.searchsorted(edges, x, right=True) - 1  # (L, N)
+    guess = ((x - low[:, None]) / step[:, None]).floor_().clamp_(0, bins - 1).long()  # (L, N)
+    right = torch.cat([edges[:, 1:], edges.new_full((len(edges), 1), float("inf"))], dim=1)
+    ok = (edges.gather(1, guess) <= x) & (x < right.gather(1, guess))  # left <= z < right
+    if not bool(ok.all()):
+        rows, cols = (~ok).nonzero(as_tuple=True)
+        found = torch.searchsorted(edges[rows], x[rows, cols, None], right=True)[:, 0]
+        guess[rows, cols] = found - 1
+    return guess
 
 
 def _joint_counts(a: torch.Tensor, b: torch.Tensor):
@@ -138,16 +163,42 @@ def _joint_counts(a: torch.Tensor, b: torch.Tensor):
 
 def _mutual_info_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(P, Q) float64 plug-in mutual information in nats of every column pair, renumbered ids."""
-    n, p_cols, q_cols = a.shape[0], a.shape[1], b.shape[1]
-    pair_id, n_ab, n_a, n_b = _joint_counts(a, b)
-    n_ab, n_a, n_b = n_ab.double(), n_a.double(), n_b.double()
+    return _mutual_info_rows(a.T.contiguous(), b.T.contiguous())
+
+
+def _mi_terms(n_ab, n_a, n_b, n: int, log_ab=None) -> torch.Tensor:
     # I = sum_ab (n_ab / N) log(N n_ab / (n_a n_b)), term by term as mutual_info_score
     # (same order of operations: log(n_ab / N) + log(N^2 / (n_a n_b)), the product taken first)
-    term = n_ab / n * ((n_ab.log() - math.log(n)) + (2 * math.log(n) - (n_a * n_b).log()))
-    term = torch.where(term.abs() < torch.finfo(torch.float64).eps, 0.0, term)  # as scikit-learn
-    mi = torch.zeros(p_cols * q_cols, dtype=torch.float64, device=a.device)
-    mi = mi.index_add_(0, pair_id, term).view(p_cols, q_cols)  # (P, Q)
-    return mi.clamp_min(0.0)  # scikit-learn clips round-off below 0
+    log_ab = n_ab.log() if log_ab is None else log_ab
+    term = n_ab / n * ((log_ab - math.log(n)) + (2 * math.log(n) - (n_a * n_b).log()))
+    # as scikit-learn, terms below eps are 0; so are empty cells (0 * inf = nan there)
+    return torch.where((n_ab > 0) & (term.abs() >= torch.finfo(torch.float64).eps), term, 0.0)
+
+
+def _mutual_info_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:func:`_mutual_info_pairs` of the rows of ``a`` (P, N) and ``b`` (Q, N), contiguous."""
+    p_cols, n = a.shape
+    q_cols = b.shape[0]
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1  # distinct values per row are at most these
+    cells = p_cols * ka * q_cols * kb
+    if cells > min(_DENSE_CELLS, p_cols * q_cols * n):  # few non-empty cells: visit only those
+        pair_id, n_ab, n_a, n_b = _joint_counts(a.T, b.T)
+        term = _mi_terms(n_ab.double(), n_a.double(), n_b.double(), n)
+        mi = torch.zeros(p_cols * q_cols, dtype=torch.float64, device=a.device)
+        mi = mi.index_add_(0, pair_id, term).view(p_cols, q_cols)  # (P, Q)
+        return mi.clamp_min(0.0)  # scikit-learn clips round-off below 0
+    small = torch.int32 if cells < 2**31 else torch.int64  # int32 halves the traffic
+    # cell = ((p * Q + q) * ka + a) * kb + b: one broadcast sum of two small tables, laid out
+    # (P, Q, N) so that every operand and the result are read and written contiguously
+    row_a = (torch.arange(p_cols, device=a.device)[:, None] * (q_cols * ka) + a).to(small) * kb
+    row_b = (torch.arange(q_cols, device=a.device)[:, None] * (ka * kb) + b).to(small)  # (Q, N)
+    cell = (row_a[:, None, :] + row_b[None, :, :]).view(-1)  # (P * Q * N,)
+    counts = torch.bincount(cell, minlength=cells)  # (P * Q * ka * kb,) every joint histogram
+    n_ab = counts.double().view(p_cols, q_cols, ka, kb)
+    n_a, n_b = n_ab.sum(3, keepdim=True), n_ab.sum(2, keepdim=True)  # marginal counts
+    # log of a count: looked up in a table of log(0..N) (the same values, N logs for all cells)
+    log_ab = torch.arange(n + 1, dtype=torch.float64, device=a.device).log()[counts]
+    return _mi_terms(n_ab, n_a, n_b, n, log_ab.view_as(n_ab)).sum((2, 3)).clamp_min(0.0)
 
 
 def discrete_mutual_info(codes_discrete: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:

@@ -16,11 +16,11 @@ import torch
 
 from reptutor import _checks
 from reptutor.metrics._discrete import (
+    _bin_rows,
     _dense_ids,
     _entropy_columns,
     _integer_matrix,
-    _mutual_info_pairs,
-    discretize,
+    _mutual_info_rows,
 )
 
 __all__ = ["MIGResult", "mig"]
@@ -105,7 +105,9 @@ def mig(codes: torch.Tensor, factors: torch.Tensor, *, bins: int = 20) -> MIGRes
             f"factors must not be constant: column(s) {constant} take a single value, so their "
             f"entropy is 0 and the gap is undefined"
         )
-    mi = _mutual_info_pairs(discretize(codes, bins=bins), ids)  # (L, M)
+    bins = _checks.integer("bins", bins, minimum=1)
+    # (L, N) bins and (M, N) ids: the layout the joint histograms are built in
+    mi = _mutual_info_rows(_bin_rows(codes.T.contiguous(), bins), ids.T.contiguous())  # (L, M)
     top2 = mi.topk(2, dim=0).values  # (2, M) largest and second largest I over code dims
     per_factor = (top2[0] - top2[1]) / entropy  # (M,)
     return MIGResult(float(per_factor.mean()), per_factor, mi, entropy)

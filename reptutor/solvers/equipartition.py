@@ -71,7 +71,7 @@ def equipartition_labels(
     lam: float = 25.0,
     max_iter: int = 1000,
     tol: float | None = 1e-2,
-    method: str = "log",
+    method: str = "auto",
 ) -> EquipartitionLabelsResult:
     r"""SeLa's self-labels: the most likely cluster of each sample under the Sinkhorn plan.
 
@@ -96,7 +96,8 @@ def equipartition_labels(
         max_iter: see :func:`~reptutor.solvers.sinkhorn_knopp`.
         tol: L1 tolerance on the plan's cluster marginal, see
             :func:`~reptutor.solvers.sinkhorn_knopp` (default :math:`10^{-2}`, see above).
-        method: ``"log"`` or ``"scaling"``, see :func:`~reptutor.solvers.sinkhorn_knopp`.
+        method: ``"auto"`` (default), ``"log"`` or ``"scaling"``, see
+            :func:`~reptutor.solvers.sinkhorn_knopp`.
 
     Returns:
         An :class:`EquipartitionLabelsResult` ``(labels, n_iter, converged, marginal_error,
