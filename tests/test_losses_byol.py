@@ -152,6 +152,36 @@ def test_cosine_momentum_schedule():
     assert values[20] + values[80] == pytest.approx(1.9)
 
 
+def test_matches_the_official_jax_formulas():
+    # deepmind-research byol/ (commit d8df415): utils/helpers.py l2_normalize divides by
+    # sqrt(max(|x|^2, 1e-12)) and regression_loss = sum((x_bar - y_bar)^2); byol_experiment.py
+    # adds both directions per sample and averages over the batch; utils/schedules.py target_ema
+    # = 1 - (1 - base) * 0.5 * (1 + cos(pi * min(k, K) / K)); the target update is
+    # xi + (1 - tau) * (theta - xi). Re-derived here in NumPy (no JAX), not copied.
+    import numpy as np
+
+    g = torch.Generator().manual_seed(3)
+    p1, p2, z1, z2 = (torch.randn(16, 8, generator=g, dtype=torch.float64) for _ in range(4))
+
+    def official(x, y):
+        x, y = x.numpy(), y.numpy()
+        xn = x / np.sqrt(np.maximum((x ** 2).sum(-1, keepdims=True), 1e-12))
+        yn = y / np.sqrt(np.maximum((y ** 2).sum(-1, keepdims=True), 1e-12))
+        return ((xn - yn) ** 2).sum(-1)
+
+    want = float(np.mean(official(p1, z2) + official(p2, z1)))
+    got = float(byol_loss(p1, z2) + byol_loss(p2, z1))
+    assert abs(got - want) < 1e-12
+    for k, K, base in [(0, 100, 0.996), (37, 100, 0.99), (100, 100, 0.97)]:
+        want_tau = 1 - (1 - base) * 0.5 * (1 + math.cos(math.pi * min(k, K) / K))
+        assert byol_momentum(k, K, base=base) == pytest.approx(want_tau, abs=1e-15)
+    online, target = nn.Linear(3, 2).double(), nn.Linear(3, 2).double()
+    before = [w.detach().clone() for w in target.parameters()]
+    ema_update(target, online, 0.9)
+    for xi0, xi, theta in zip(before, target.parameters(), online.parameters()):
+        torch.testing.assert_close(xi, xi0 + (1 - 0.9) * (theta.detach() - xi0))
+
+
 # --- error messages ------------------------------------------------------------------------------
 
 def test_errors():

@@ -118,8 +118,10 @@ print(f"seed={seed} device={dev} scale={runtime.scale()} K={K} log K={log_k:.3f}
 # %% [markdown]
 # ## Three estimators, one critic matrix
 #
-# A *critic* $T(x,y)$ scores a pair. Draw $K$ pairs $(x_i,y_i)$ from the joint distribution
-# $P=p_{XY}$ and collect $F_{ij}=T(x_j,y_i)$: row $i$ is the anchor $y_i$, the diagonal holds the
+# A *critic* $T(x,y)$ scores a pair (this chapter keeps the letters of the DIM paper so that it
+# reads beside it: its critic $T$ is the book's $f$, and its encoder $E_\psi$ below is the
+# book's $\phi_\theta$; see the notation page). Draw $K$ pairs $(x_i,y_i)$ from the joint
+# distribution $P=p_{XY}$ and collect $F_{ij}=T(x_j,y_i)$: row $i$ is the anchor $y_i$, the diagonal holds the
 # $K$ joint pairs (positives), and each off-diagonal entry pairs $y_i$ with an independent $x_j$, a
 # draw from the product of marginals $Q=p_Xp_Y$ (negatives). We write
 # $\operatorname{sp}(z)=\log(1+e^z)$, so that $\log\sigma(z)=-\operatorname{sp}(-z)$.
@@ -496,9 +498,9 @@ ax.legend(frameon=False, fontsize=8);
 # $\gamma=0.1$; Experiment 3 leaves it out.)
 # ```
 #
-# Both critics here are "encode-and-dot": $T=\phi(\cdot)^\top\psi(y)$ (`GlobalCritic`,
+# Both critics here are "encode-and-dot": $T=a(\cdot)^\top b(y)$ (`GlobalCritic`,
 # `LocalCritic`), so that every pair of images and every location is scored with one matrix
-# product. The local critic's $\phi$ is a stack of $1\times1$ convolutions. The paper's Fig. 3
+# product. The local critic's $a$ is a stack of $1\times1$ convolutions. The paper's Fig. 3
 # draws another design, the code concatenated with the feature map at every location and
 # scored by a further network; it reports that several critic architectures work (Sec. 3.2), and
 # its official code uses encode-and-dot for both objectives. For location $p$,
@@ -744,26 +746,26 @@ runtime.glue("P28.shapes-local-pos", shp["local DIM"][1])
 # ## Prior matching
 #
 # The third term of the DIM objective shapes the *distribution* of the codes, as in an
-# adversarial autoencoder: a discriminator $D_\phi$ tells samples of a prior $\mathbb V$ from codes
+# adversarial autoencoder: a discriminator $D_\chi$ tells samples of a prior $\mathbb V$ from codes
 # $E_\psi(x)$, and the encoder tries to fool it.
 #
 # ```{prf:definition} Adversarial prior matching (Eq. 7 of the paper)
 # :label: p28-def-prior
 #
 # $$
-# \min_\psi\max_\phi\ \hat D_\phi(\mathbb V\,\|\,\mathbb U_{\psi,P})
-#   =\mathbb E_{v\sim\mathbb V}[\log D_\phi(v)]+\mathbb E_{x\sim P}[\log(1-D_\phi(E_\psi(x)))],
+# \min_\psi\max_\chi\ \hat D_\chi(\mathbb V\,\|\,\mathbb U_{\psi,P})
+#   =\mathbb E_{v\sim\mathbb V}[\log D_\chi(v)]+\mathbb E_{x\sim P}[\log(1-D_\chi(E_\psi(x)))],
 # $$
 #
-# added to the MI objective with weight $\gamma$. The maximum over $\phi$ is
+# added to the MI objective with weight $\gamma$. The maximum over $\chi$ is
 # $2\,\mathrm{JS}(\mathbb V\,\|\,\mathbb U_{\psi,P})-2\log2$ (the same computation as for the JSD
 # estimator), so the encoder lowers a Jensen-Shannon divergence between the code distribution
 # and the prior.
 # ```
 #
-# `prior_matching_terms` returns the discriminator's loss $-\hat D_\phi$ and the encoder's loss.
+# `prior_matching_terms` returns the discriminator's loss $-\hat D_\chi$ and the encoder's loss.
 # Like the official code, the encoder minimizes the *non-saturating* form
-# $\mathbb E[-\log D_\phi(E_\psi(x))]$, which has the same fixed point. Also like the official code,
+# $\mathbb E[-\log D_\chi(E_\psi(x))]$, which has the same fixed point. Also like the official code,
 # the prior is uniform on $[0,1]^d$ and the codes pass through a sigmoid. (The official code
 # applies the sigmoid only on the way to the discriminator, so its MI critics see the code before
 # it; here the MI critic sees the squashed code, which leaves the MI unchanged because a sigmoid

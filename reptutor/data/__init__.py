@@ -1,8 +1,10 @@
 r"""Procedural data generators with known ground truth (factors, mutual information, labels)."""
 
 from reptutor.data.digits import DigitsTensors, augment_digits, load_digits_tensors
+from reptutor.data.moons import HalfMoons, make_half_moons
 from reptutor.data.gaussian import CorrelatedGaussian, ar1_covariance
 from reptutor.data.multiview import MultiviewData, make_multiview
+from reptutor.data.content_style import ContentStyleViews, make_content_style
 from reptutor.data.boxes import (
     crop_intersection,
     grid_boxes,
@@ -38,8 +40,9 @@ from reptutor.data.images import (
     make_textures,
 )
 
-__all__: list[str] = ["CorrelatedGaussian", "ar1_covariance",
+__all__: list[str] = ["CorrelatedGaussian", "ar1_covariance", "make_half_moons", "HalfMoons",
                       "make_multiview", "MultiviewData",
+                      "make_content_style", "ContentStyleViews",
                       "make_clips", "Clips", "time_reverse", "time_shift", "transform_grid",
                       "TransformGrid", "random_sensor", "Sensor", "observe",
                       "DigitsTensors", "load_digits_tensors", "augment_digits",

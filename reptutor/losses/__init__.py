@@ -68,6 +68,8 @@ from reptutor.losses.mcr2 import (
     mcr2_terms,
 )
 
+from reptutor.losses.spectral import VICRegGraphTerms, vicreg_graph_loss, vicreg_graph_terms
+
 __all__ = ["InfoNCELoss", "NTXentLoss", "info_nce_loss", "nt_xent_loss",
            "supcon_loss", "class_conditional_info_nce_loss", "SupConLoss",
            "ClassConditionalInfoNCELoss",
@@ -84,4 +86,5 @@ __all__ = ["InfoNCELoss", "NTXentLoss", "info_nce_loss", "nt_xent_loss",
            "byol_loss", "BYOLLoss", "ema_update", "byol_momentum", "scrl_loss", "SCRLLoss",
            "barlow_twins_loss", "barlow_twins_terms", "BarlowTwinsTerms", "BarlowTwinsLoss",
            "cross_correlation",
-           "coding_rate", "class_coding_rate", "mcr2_terms", "mcr2_loss", "MCR2Terms", "MCR2Loss"]
+           "coding_rate", "class_coding_rate", "mcr2_terms", "mcr2_loss", "MCR2Terms", "MCR2Loss",
+           "vicreg_graph_loss", "vicreg_graph_terms", "VICRegGraphTerms"]

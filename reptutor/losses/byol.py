@@ -4,8 +4,8 @@ References:
     J.-B. Grill, F. Strub, F. Altché, C. Tallec, P. H. Richemond, E. Buchatskaya, C. Doersch,
     B. Avila Pires, Z. D. Guo, M. Gheshlaghi Azar, B. Piot, K. Kavukcuoglu, R. Munos, M. Valko.
     *Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning*. NeurIPS 2020,
-    arXiv:2006.07733 (the loss, eq. 2; its symmetrisation, eq. 3; the target update and the
-    cosine schedule of the target decay rate :math:`\tau`, Sec. 3.1 and 3.2).
+    arXiv:2006.07733 (the loss, eq. 2, and its symmetrisation, Sec. 3.1; the target update,
+    eq. 1; the cosine schedule of the target decay rate :math:`\tau`, Sec. 3.3).
 
 BYOL has two networks. The *online* network (encoder, projector :math:`g_\theta`, predictor
 :math:`q_\theta`) is trained by gradient descent to predict the *target* network's projection
@@ -56,7 +56,7 @@ def byol_loss(
     view, :math:`z_i = g_\xi(f_\xi(v'_i))` the target projection of the other view, and
     :math:`\operatorname{sg}` the stop-gradient: ``z`` is detached here, so no gradient ever
     reaches it, whatever its ``requires_grad``. ``reduction="mean"`` averages over the
-    :math:`N` pairs. BYOL's training loss is the symmetrised sum (eq. 3)
+    :math:`N` pairs. BYOL's training loss is the symmetrised sum (Sec. 3.1, unnumbered)
     ``byol_loss(p_1, z_2) + byol_loss(p_2, z_1)``, each view predicting the other. The
     :math:`\epsilon` guard follows SCRL's official code (``F.normalize(..., eps=1e-12)``).
 
@@ -130,7 +130,7 @@ class BYOLLoss(nn.Module):
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     r"""Move the target network's parameters towards the online network's, in place.
 
-    Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020, arXiv:2006.07733, Sec. 3.1:
+    Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020, arXiv:2006.07733, Sec. 3.1, eq. 1:
 
     .. math::
 
@@ -191,7 +191,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 def byol_momentum(step: int, total_steps: int, *, base: float = 0.996) -> float:
     r"""BYOL's cosine schedule of the target decay rate, from ``base`` at step 0 to 1 at the end.
 
-    Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020, arXiv:2006.07733, Sec. 3.2:
+    Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020, arXiv:2006.07733, Sec. 3.3:
 
     .. math::
 

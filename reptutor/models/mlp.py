@@ -85,13 +85,61 @@ class MLP(nn.Module):
             self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_x(x)
+        return self.layers(x)
+
+    def _check_x(self, x: torch.Tensor) -> None:
         check_input("x", x, self.layers[0].weight, allow_empty=True)
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"x must have shape (N, {self.in_dim}), got {tuple(x.shape)}")
         if self.batch_norm and self.training:
             _checks.rows("x", x, 2, "batch_norm=True in training mode normalises with the "
                          "batch's variance; call .eval() to use the running statistics")
-        return self.layers(x)
+
+    def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        r"""The representation at every depth: the input, each hidden block's output, the output.
+
+        Writing the network as :math:`\phi = \psi_J\circ\psi_{J-1}\circ\dots\circ\psi_1`,
+        :math:`J` = ``len(hidden) + 1``, with :math:`\psi_\ell` = Linear -> [BN] -> activation
+        for the hidden blocks and :math:`\psi_J` the last Linear, returns
+        :math:`[h_0, h_1, \dots, h_J]` with :math:`h_0 = x` and
+        :math:`h_\ell = \psi_\ell(h_{\ell-1})`, so ``layer_outputs(x)[-1]`` is ``forward(x)``.
+        Cutting the network at depth :math:`\ell` and reading :math:`h_\ell` is what Bordes et
+        al. call *Guillotine Regularization* (TMLR 2023, arXiv:2206.13378v2); the chapter
+        ``notebooks/02_noncontrastive/04_guillotine`` probes every :math:`h_\ell`.
+
+        Args:
+            x: the input, as for ``forward``.
+
+        Returns:
+            A list of ``len(hidden) + 2`` tensors (gradients flow through them as in
+            ``forward``).
+
+        Shape:
+            ``(N, in_dim) -> [(N, in_dim), (N, hidden[0]), ..., (N, hidden[-1]), (N, out_dim)]``.
+
+        Raises:
+            ValueError / TypeError: as ``forward``.
+
+        Examples:
+            >>> net = MLP(3, [8, 4], 2, generator=torch.Generator().manual_seed(0))
+            >>> x = torch.randn(5, 3)
+            >>> [tuple(h.shape) for h in net.layer_outputs(x)]
+            [(5, 3), (5, 8), (5, 4), (5, 2)]
+            >>> bool(torch.equal(net.layer_outputs(x)[-1], net(x)))
+            True
+            >>> bool((net.layer_outputs(x)[1] >= 0).all())  # after a ReLU
+            True
+        """
+        self._check_x(x)
+        outputs = [x]
+        h = x
+        for layer in self.layers:
+            h = layer(h)
+            if isinstance(layer, tuple(_ACTIVATIONS.values())):  # the end of a hidden block
+                outputs.append(h)
+        outputs.append(h)  # the last Linear
+        return outputs
 
     def extra_repr(self) -> str:
         return hyper_parameters(self)
