@@ -64,11 +64,16 @@ def _is_chapter(app: Sphinx, pagename: str) -> bool:
 
 
 # ------------------------------------------------------------------------------ header buttons
+def _student_notebooks(app: Sphinx) -> str:
+    """The student notebooks' folder when this is the student book (tools/make_student.py)."""
+    return getattr(getattr(app, "config", None), "reptutor_student_notebooks", "") or ""
+
+
 def _chapter_download(app: Sphinx, pagename, templatename, context, doctree) -> None:
     """Before the theme builds its buttons: offer the chapter's committed .ipynb twin."""
     if not _is_chapter(app, pagename):
         return
-    student_dir = app.config.reptutor_student_notebooks
+    student_dir = _student_notebooks(app)
     if student_dir:  # the student book offers the student notebook (tools/make_student.py)
         twin = Path(student_dir) / f"{pagename}.ipynb"
     else:
@@ -86,7 +91,7 @@ def _launch_only_on_chapters(app: Sphinx, pagename, templatename, context, doctr
     every page of the student book (Colab opens only committed notebooks, which have solutions:
     students download the student notebook instead)."""
     buttons = context.get("header_buttons")
-    if buttons and (app.config.reptutor_student_notebooks or not _is_chapter(app, pagename)):
+    if buttons and (_student_notebooks(app) or not _is_chapter(app, pagename)):
         context["header_buttons"] = [b for b in buttons if b.get("label") != "launch-buttons"]
     scripts = context.get("script_files")
     if scripts:

@@ -488,7 +488,7 @@ table.loc["untrained"] = [collapse_std(untrained_z), collapse_std(untrained_z) *
                           effective_rank(untrained_z), effective_rank(untrained_features), np.nan,
                           untrained_probe]
 print(f"raw pixels probe {raw_probe:.3f}")
-table.round(3)
+table.round(3).astype(object).where(table.notna(), "-")  # "-": not measured
 
 # %% [markdown]
 # The theory of the spread gives two reference levels on the same axes as the measurement: the

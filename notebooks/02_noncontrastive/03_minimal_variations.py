@@ -606,6 +606,11 @@ def augmentation_energy(net, x, sigma, g, repeats=20):
     # END SOLUTION
 
 
+# first a linear map, where the ratio is ||W||_F^2 for every sigma (E ||W xi||^2 = ||W||_F^2)
+lin = torch.nn.Linear(2, 3, dtype=torch.float64)
+x_lin = torch.randn(200, 2, generator=runtime.generator(3), dtype=torch.float64)
+print(f"linear map: {augmentation_energy(lin, x_lin, 0.1, runtime.generator(5)):.3f} "
+      f"vs ||W||_F^2 = {float(lin.weight.detach().square().sum()):.3f}")
 net_ex, x_ex = ssl[0.0]["net"], ssl[0.0]["x"]
 # each output row depends on its own input row only: the Jacobian of the batch sum is (3, N, 2)
 jac = torch.autograd.functional.jacobian(lambda v: net_ex(v).sum(0), x_ex)
