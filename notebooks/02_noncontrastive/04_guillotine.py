@@ -327,7 +327,7 @@ for ax, depth, title in [(axes[0], b, "backbone $h_2$"), (axes[1], -1, "projecto
     sc = ax.scatter(pts[:, 0], pts[:, 1], c=style_probe[:600].numpy(), cmap="viridis", s=6)
     ax.set_title(f"{title}, coloured by style")
     ax.set_xticks([]), ax.set_yticks([])
-fig.colorbar(sc, ax=axes, label="style $s$", ticks=range(S));
+fig.colorbar(sc, ax=axes[1], label="style $s$", ticks=range(S));  # one bar, beside the right panel
 
 # %% [markdown]
 # ## The per-depth curves, against the theory
