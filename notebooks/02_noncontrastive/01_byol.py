@@ -129,12 +129,17 @@ print(f"seed={seed} device={dev} scale={runtime.scale()}")
 #
 # $$
 # \theta\leftarrow\operatorname{optimizer}\big(\theta,\nabla_\theta\mathcal
-# L^{\mathrm{BYOL}}_{\theta,\xi}\big),\qquad \xi\leftarrow m\,\xi+(1-m)\,\theta,\qquad
-# m_k=1-(1-m_{\text{base}})\,\frac{\cos(\pi k/K)+1}{2}\quad\text{(eqs. 3 and 1)},
+# L^{\mathrm{BYOL}}_{\theta,\xi}\big),\qquad \xi\leftarrow m\,\xi+(1-m)\,\theta
+# \quad\text{(eqs. 3 and 1)},
+# $$
+#
+# $$
+# m_k=1-(1-m_{\text{base}})\,\frac{\cos(\pi k/K)+1}{2},
 # $$
 #
 # with $m_{\text{base}}=0.996$ and $K$ the number of training steps (the schedule is given with
-# the paper's implementation details, Sec. 3.3; its ablations of Sec. 5 use $m_{\text{base}}=0.99$). After training, only the encoder $\phi_\theta$ is kept.
+# the paper's implementation details, Sec. 3.3; its ablations of Sec. 5 use
+# $m_{\text{base}}=0.99$). After training, only the encoder $\phi_\theta$ is kept.
 # ```
 #
 # **What the official code does.** The JAX implementation
