@@ -285,8 +285,11 @@ def history(hist, terms: Sequence[str] = ("loss",), *, theory: Mapping[str, floa
 
 
 def embedding(z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None = None, *,
-              ax=None, title: str | None = None, s: float = 8.0):
-    """Scatter a representation ``z`` (N, D): the first two principal components when D > 2."""
+              ax=None, title: str | None = None, s: float = 8.0, cmap: str = "tab10"):
+    """Scatter a representation ``z`` (N, D): the first two principal components when D > 2.
+
+    ``labels`` colour the points through ``cmap`` (the scatter is ``ax.collections[-1]``, for
+    a colour bar)."""
     if ax is None:
         _, ax = subplots()
     zz = _np(z)
@@ -299,7 +302,7 @@ def embedding(z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | 
         _, _, vt = np.linalg.svd(zc, full_matrices=False)
         zz = zc @ vt[:2].T  # (N, 2) principal components
     c = None if labels is None else _np(labels)
-    ax.scatter(zz[:, 0], zz[:, 1], c=c, s=s, cmap="tab10" if c is not None else None, alpha=0.8)
+    ax.scatter(zz[:, 0], zz[:, 1], c=c, s=s, cmap=cmap if c is not None else None, alpha=0.8)
     if title:
         ax.set_title(title)
     return ax

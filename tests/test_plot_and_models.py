@@ -43,6 +43,9 @@ def test_embedding_projects_to_principal_components():
     offsets = ax.collections[0].get_offsets()
     assert offsets.shape == (50, 2)
     assert abs(offsets[:, 0].mean()) < 1e-6  # centred projection
+    assert ax.collections[0].get_cmap().name == "tab10"  # labels are categories by default
+    ax = plot.embedding(z, torch.arange(50.0), cmap="viridis")
+    assert ax.collections[-1].get_cmap().name == "viridis"  # a continuous label, for a colour bar
 
 
 def test_history_and_heatmap():

@@ -312,20 +312,13 @@ for name, prof in profiles.items():
 # styles apart; the output, where the invariance loss acts, mixes them.
 
 # %%
-@torch.no_grad()
-def pca2(h):
-    h = h - h.mean(0)
-    _, _, v = torch.linalg.svd(h, full_matrices=False)
-    return h @ v[:2].T  # (N, 2) first two principal components
-
-
 feats_mis = nets[p_mis].layer_outputs(x_probe[:600])
 fig, axes = plot.subplots(2, width=3.6, height=3.2)
 axes = axes.ravel()
 for ax, depth, title in [(axes[0], b, "backbone $h_2$"), (axes[1], -1, "projector output $h_J$")]:
-    pts = pca2(feats_mis[depth]).numpy()
-    sc = ax.scatter(pts[:, 0], pts[:, 1], c=style_probe[:600].numpy(), cmap="viridis", s=6)
-    ax.set_title(f"{title}, coloured by style")
+    plot.embedding(feats_mis[depth], style_probe[:600], ax=ax, s=6, cmap="viridis",
+                   title=f"{title}, coloured by style")  # first two principal components
+    sc = ax.collections[-1]
     ax.set_xticks([]), ax.set_yticks([])
 fig.colorbar(sc, ax=axes[1], label="style $s$", ticks=range(S));  # one bar, beside the right panel
 
